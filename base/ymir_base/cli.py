@@ -1,0 +1,124 @@
+"""``ymir-exec``: run any image's logic on the host, make sample data, verify, show templates."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from ymir_base.sample.generator import generate
+
+    out = generate(Path(args.out), task=args.task, object_type=args.object_type, fmt=args.format,
+                   images=args.images, seed=args.seed)
+    print(f"wrote a YMIR /in folder for {args.task} ({args.object_type}, {args.format}) to {out}")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from ymir_base.engine.task import run_task
+    from ymir_base.errors import ConfigError
+    from ymir_base.protocol.config import parse_overrides
+
+    try:
+        overrides = parse_overrides(args.set or [])
+    except ConfigError as exc:
+        print(f"ymir-exec: {exc}", file=sys.stderr)
+        return 2
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    return run_task(args.image, Path(args.in_dir), Path(args.out), overrides,
+                    Path(args.img_man) if args.img_man else None)
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from ymir_base.protocol.config import parse_overrides
+    from ymir_base.verify.pipeline import verify
+
+    report = verify(args.image, Path(args.keep) if args.keep else None, gpu_id=args.gpu_id,
+                    overrides=parse_overrides(args.set or []), fmt=args.format,
+                    echo=lambda line: print(line, flush=True))
+    print("times (s): " + ", ".join(f"{k} {v:.1f}" for k, v in report.timings.items()))
+    passed = sum(ok for ok, _, _ in report.lines)
+    print(f"verify {args.image}: {passed} passed, {len(report.lines) - passed} failed")
+    if args.keep:
+        _summary(Path(args.keep))
+    return 0 if report.ok else 1
+
+
+def _summary(root: Path) -> None:
+    result = root / "training" / "out" / "models" / "result.yaml"
+    if result.is_file():
+        data = yaml.safe_load(result.read_text())
+        best = data["model_stages"][data["best_stage_name"]]
+        print(f"\ntraining: {len(data['model_stages'])} stage(s), best {data['best_stage_name']} "
+              f"mAP {best.get('mAP', 0):.4f} -> {result.parent}")
+    infer = root / "infer" / "out" / "infer-result.json"
+    if infer.is_file():
+        det = json.loads(infer.read_text())["detection"]
+        boxes = sum(len(v["boxes"]) for v in det.values())
+        print(f"infer: {boxes} boxes on {len(det)} images -> {infer}")
+    for tsv in sorted(root.glob("mining-*/out/result.tsv")):
+        rows = tsv.read_text().splitlines()
+        top = rows[0].split("\t") if rows else ["-", "-"]
+        print(f"{tsv.parts[-3]}: {len(rows)} candidates ranked, top {top[0].rsplit('/', 1)[-1]} "
+              f"score {top[1]} -> {tsv}")
+
+
+def _cmd_templates(args: argparse.Namespace) -> int:
+    from ymir_base.engine.registry import image_spec
+
+    spec = image_spec(args.image, Path(args.img_man) if args.img_man else None)
+    for task in ("training", "mining", "infer"):
+        merged = {**spec.schema.defaults(task), **spec.template(task, spec.object_types[0])}
+        print(f"# {task}-template.yaml")
+        print(yaml.safe_dump(merged, sort_keys=False, allow_unicode=True))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ymir-exec", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("sample", help="write a synthetic YMIR /in folder")
+    p.add_argument("--out", required=True)
+    p.add_argument("--task", default="training", choices=["training", "mining", "infer", "mining+infer"])
+    p.add_argument("--object-type", default="detection", choices=["detection", "rotated", "semantic", "instance"])
+    p.add_argument("--format", default="ark", choices=["ark", "voc", "coco"])
+    p.add_argument("--images", type=int, default=12)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_sample)
+
+    p = sub.add_parser("run", help="run IMAGE's task on an /in folder, writing to an /out folder")
+    p.add_argument("image")
+    p.add_argument("--in", dest="in_dir", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a hyper-parameter")
+    p.add_argument("--img-man", help="the image's /img-man folder (default: the one in this repository)")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("verify", help="sample data -> train -> infer -> mine, every output checked")
+    p.add_argument("image")
+    p.add_argument("--keep", help="work in this folder and keep the outputs")
+    p.add_argument("--gpu-id", default="", help="e.g. 0 or 0,1 (default: CPU)")
+    p.add_argument("--format", default="ark", choices=["ark", "voc", "coco"])
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a training hyper-parameter")
+    p.set_defaults(func=_cmd_verify)
+
+    p = sub.add_parser("templates", help="print IMAGE's merged default templates")
+    p.add_argument("image")
+    p.add_argument("--img-man")
+    p.set_defaults(func=_cmd_templates)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""Read YMIR index files (``train-index.tsv``, ``val-index.tsv``, ``candidate-index.tsv``).
+
+Paths are returned exactly as written (container paths); callers map them with the same
+:class:`PathMapper` that is used here to open the index file itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+
+from ymir_base.errors import DatasetError
+from ymir_base.protocol.paths import PathMapper
+
+logger = logging.getLogger(__name__)
+
+
+def read_pairs(index_file: str | Path, mapper: PathMapper) -> list[tuple[int, str, str]]:
+    """``(line_no, image, annotation)`` per non-blank line of a train/val index.
+
+    A line with only an image has annotation ``""``. Trailing empty columns are tolerated.
+    """
+    pairs = []
+    for line_no, line in _lines(index_file, mapper):
+        fields = [f.strip() for f in line.split("\t")]
+        while len(fields) > 1 and not fields[-1]:
+            fields.pop()
+        if len(fields) > 2:
+            raise DatasetError(f"index {index_file} line {line_no}: expected '<image>\\t<annotation>', "
+                               f"got {len(fields)} tab-separated columns")
+        if not fields[0]:
+            raise DatasetError(f"index {index_file} line {line_no}: the image path is empty")
+        pairs.append((line_no, fields[0], fields[1] if len(fields) == 2 else ""))
+    return pairs
+
+
+def read_candidates(index_file: str | Path, mapper: PathMapper) -> list[str]:
+    """Image paths of a candidate index, in file order. Duplicates are kept (and logged):
+    the platform rejects them, so they only appear in hand-made folders."""
+    paths = [line.strip() for _, line in _lines(index_file, mapper)]
+    duplicates = {p: n for p, n in Counter(paths).items() if n > 1}
+    if duplicates:
+        example = next(iter(duplicates))
+        logger.warning("candidate index %s lists %d image(s) more than once (e.g. %s, %d times)",
+                       index_file, len(duplicates), example, duplicates[example])
+    return paths
+
+
+def _lines(index_file: str | Path, mapper: PathMapper) -> list[tuple[int, str]]:
+    """Non-blank lines with their 1-based numbers."""
+    host = mapper.host(index_file)
+    if not host.is_file():
+        raise DatasetError(f"index file {index_file} does not exist" +
+                           (f" (looked at {host})" if str(host) != str(index_file) else ""))
+    try:
+        text = host.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"cannot read index file {index_file}: {exc}") from exc
+    return [(n, line) for n, line in enumerate(text.split("\n"), start=1) if line.strip()]

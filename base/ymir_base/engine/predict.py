@@ -1,0 +1,157 @@
+"""Infer and mining over the candidate list: one pass feeds both result files.
+
+Every candidate is scored exactly once: an unreadable image gets the lowest score (and an empty
+prediction list) with a warning, never a crash. With several GPUs each rank takes
+``candidates[rank::world]`` and writes a shard; the launcher merges them (see launch.py).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ymir_base.data.images import read_image
+from ymir_base.data.index import read_candidates
+from ymir_base.engine.backend import Backend, Predictor
+from ymir_base.errors import ConfigError, DatasetError, ExecutorError
+from ymir_base.mining import get_algorithm
+from ymir_base.monitor import Monitor
+from ymir_base.prediction import ROTATED_BOXES, Prediction
+from ymir_base.protocol.context import TaskContext
+from ymir_base.results import infer as infer_results
+from ymir_base.results.atomic import write_text_atomic
+from ymir_base.results.mining import write_mining_result
+
+LOG = logging.getLogger(__name__)
+UNREADABLE_SCORE = -1.0e9  # below every algorithm's range: never picked first
+
+
+@dataclass
+class PredictionOutcome:
+    """What one rank produced: mining scores and infer entries in candidate order."""
+
+    scores: dict[str, float] = field(default_factory=dict)       # candidate path -> score
+    infer: dict[str, dict] = field(default_factory=dict)          # basename -> protocol entry
+    unreadable: list[str] = field(default_factory=list)
+
+
+def rank_and_world() -> tuple[int, int]:
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _batches(paths: list[str], ctx: TaskContext, size: int, workers: int) -> Iterator[list[tuple[str, np.ndarray | None]]]:
+    """Read images in a thread pool, one batch ahead of the model."""
+
+    def load(asset: str) -> tuple[str, np.ndarray | None]:
+        try:
+            return asset, read_image(ctx.host(asset))
+        except ExecutorError as exc:
+            LOG.warning("candidate %s is unreadable and gets the lowest score: %s", asset, exc)
+            return asset, None
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        chunks = [paths[i:i + size] for i in range(0, len(paths), size)]
+        pending = pool.map(load, chunks[0]) if chunks else None
+        for k in range(len(chunks)):
+            current = list(pending) if pending is not None else []
+            pending = pool.map(load, chunks[k + 1]) if k + 1 < len(chunks) else None
+            yield current
+
+
+def predict_candidates(ctx: TaskContext, backend: Backend, monitor: Monitor,
+                       candidates: list[str]) -> PredictionOutcome:
+    cfg = ctx.config
+    algorithm = None
+    if ctx.env.run_mining:
+        algorithm = get_algorithm(str(cfg.get("mining_algorithm", "")), cfg, ctx.class_names,
+                                  supported=backend.mining_algorithms)
+    needs_model = ctx.env.run_infer or bool(algorithm and algorithm.needs)
+    predictor: Predictor | None = backend.predictor(ctx) if needs_model and candidates else None
+    if algorithm and predictor:
+        missing = set(algorithm.needs) - set(predictor.capabilities)
+        if missing:
+            raise ConfigError(f"mining_algorithm '{algorithm.name}' needs {', '.join(sorted(missing))}, "
+                              f"which this model does not provide")
+    class_names = predictor.class_names if predictor else ctx.class_names
+    with_angle = predictor is not None and ROTATED_BOXES in predictor.capabilities
+    dense = bool(algorithm and predictor and algorithm.needs_dense())
+    batch_size = predictor.batch_size if predictor else 256
+    workers = int(cfg.get("num_workers_per_gpu", cfg.get("workers_per_gpu", 4)) or 1)
+
+    outcome = PredictionOutcome()
+    done = 0
+    for batch in _batches(candidates, ctx, batch_size, workers):
+        good = [(a, img) for a, img in batch if img is not None]
+        images = [img for _, img in good]
+        preds: list[Prediction] | None = None
+        if predictor is not None and images:
+            preds = predictor.predict(images, dense=dense)
+        scores = algorithm.score_batch(images, preds, predictor) if algorithm and images else []
+        by_asset = dict(zip([a for a, _ in good], range(len(good)), strict=True))
+        for asset, _ in batch:
+            name = asset.rsplit("/", 1)[-1]
+            i = by_asset.get(asset)
+            if i is None:
+                outcome.unreadable.append(asset)
+            if algorithm:
+                outcome.scores[asset] = float(scores[i]) if i is not None else UNREADABLE_SCORE
+            if ctx.env.run_infer:
+                pred = preds[i] if (i is not None and preds is not None) else None
+                outcome.infer[name] = infer_results.detection_result(
+                    {name: pred}, class_names, with_angle=with_angle,
+                    legacy=not ctx.env.new_protocol)["detection"][name]
+        done += len(batch)
+        monitor.progress(done / max(1, len(candidates)))
+    return outcome
+
+
+def run_prediction(ctx: TaskContext, backend: Backend, monitor: Monitor) -> None:
+    index = ctx.env.input.candidate_index_file
+    if not index:
+        raise DatasetError("env.yaml input.candidate_index_file is empty for a mining/infer task")
+    candidates = read_candidates(ctx.host(index), ctx.mapper)
+    if not candidates:
+        LOG.warning("candidate list %s is empty: writing empty results", index)
+    rank, world = rank_and_world()
+    outcome = predict_candidates(ctx, backend, monitor, candidates[rank::world])
+    if world > 1:
+        write_shard(ctx, rank, outcome)
+        return
+    write_outputs(ctx, outcome)
+
+
+def shard_file(ctx: TaskContext, rank: int) -> Path:
+    return ctx.work_dir / f"predict-shard-{rank}.json"
+
+
+def write_shard(ctx: TaskContext, rank: int, outcome: PredictionOutcome) -> None:
+    write_text_atomic(shard_file(ctx, rank), json.dumps(
+        {"scores": outcome.scores, "infer": outcome.infer, "unreadable": outcome.unreadable}))
+
+
+def merge_shards(ctx: TaskContext, world: int) -> PredictionOutcome:
+    merged = PredictionOutcome()
+    for rank in range(world):
+        data = json.loads(shard_file(ctx, rank).read_text(encoding="utf-8"))
+        merged.scores.update(data["scores"])
+        merged.infer.update(data["infer"])
+        merged.unreadable += data["unreadable"]
+    return merged
+
+
+def write_outputs(ctx: TaskContext, outcome: PredictionOutcome) -> None:
+    if outcome.unreadable:
+        LOG.warning("%d candidate(s) could not be read: %s", len(outcome.unreadable),
+                    ", ".join(outcome.unreadable[:10]))
+    if ctx.env.run_mining:
+        write_mining_result(ctx.host(ctx.env.output.mining_result_file), list(outcome.scores.items()))
+    if ctx.env.run_infer:
+        write_text_atomic(ctx.host(ctx.env.output.infer_result_file),
+                          infer_results.dumps({"detection": outcome.infer}))

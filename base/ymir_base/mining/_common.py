@@ -1,0 +1,85 @@
+"""Helpers shared by the mining algorithms: typed hyper-parameter access and small math."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from ymir_base.errors import ConfigError
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+def param_int(params: Mapping[str, Any], key: str, default: int, minimum: int | None = None) -> int:
+    """``params[key]`` as an int (YAML may hand over strings such as ``"9"``)."""
+    value = params.get(key, default)
+    if isinstance(value, bool):
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}: expected an integer, got {value!r}") from None
+    if not number.is_integer():
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if minimum is not None and number < minimum:
+        raise ConfigError(f"{key}: must be >= {minimum}, got {value!r}")
+    return int(number)
+
+
+def param_float(params: Mapping[str, Any], key: str, default: float) -> float:
+    value = params.get(key, default)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}: expected a number, got {value!r}") from None
+    if isinstance(value, bool) or not np.isfinite(number):
+        raise ConfigError(f"{key}: expected a finite number, got {value!r}")
+    return number
+
+
+def param_bool(params: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = params.get(key, default)
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ConfigError(f"{key}: expected true or false, got {value!r}")
+
+
+def binary_entropy(p: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
+    """H_b(p) = -p ln p - (1-p) ln(1-p), elementwise, with p clamped to [eps, 1-eps]."""
+    p = p.clamp(eps, 1.0 - eps)
+    return -(p * torch.log(p) + (1.0 - p) * torch.log1p(-p))
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU [N, M] of xyxy boxes; a zero-area pair gives 0, not NaN."""
+    a = np.asarray(a, np.float64).reshape(-1, 4)
+    b = np.asarray(b, np.float64).reshape(-1, 4)
+    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
+    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+    w = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    h = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    inter = w * h
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def js_divergence(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Row-wise Jensen-Shannon divergence (natural log) of distributions along the last axis."""
+    p = np.asarray(p, np.float64)
+    q = np.asarray(q, np.float64)
+    m = 0.5 * (p + q)
+
+    def kl(x: np.ndarray) -> np.ndarray:
+        ratio = np.divide(x, m, out=np.ones_like(x), where=x > 0)
+        return np.sum(np.where(x > 0, x * np.log(ratio), 0.0), axis=-1)
+
+    return np.clip(0.5 * kl(p) + 0.5 * kl(q), 0.0, None)

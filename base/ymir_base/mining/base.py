@@ -1,0 +1,66 @@
+"""The mining-algorithm interface and the registry the runner picks algorithms from.
+
+Every algorithm scores a batch of original images; a **higher score means "label first"**,
+because YMIR keeps the top lines of ``result.tsv`` (sorted descending).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+
+from ymir_base.errors import ConfigError
+from ymir_base.prediction import DENSE_CLASS_PROBS, Prediction
+
+
+class AugmentPredictor(Protocol):
+    """What CALD needs from the model: predictions on arbitrary (augmented) RGB images."""
+
+    def predict(self, images: list[np.ndarray]) -> list[Prediction]: ...
+
+
+class MiningAlgorithm(ABC):
+    """One acquisition function. ``params`` are the merged hyper-parameters (keys may be absent)."""
+
+    name: ClassVar[str]
+    needs: ClassVar[frozenset[str]]  # capabilities from ymir_base.prediction; empty = no model
+
+    def __init__(self, params: Mapping[str, Any], class_names: Sequence[str]):
+        self.params = dict(params)
+        self.class_names = list(class_names)
+
+    def needs_dense(self) -> bool:
+        """Whether ``predict()`` must also return the dense per-level probability maps."""
+        return DENSE_CLASS_PROBS in self.needs
+
+    @abstractmethod
+    def score_batch(self, images: list[np.ndarray], predictions: list[Prediction] | None,
+                    predictor: AugmentPredictor | None) -> list[float]:
+        """One score per image (RGB uint8 HxWx3); ``predictions`` is None when ``needs`` is empty."""
+
+
+ALGORITHMS: dict[str, type[MiningAlgorithm]] = {}
+
+
+def register(cls: type[MiningAlgorithm]) -> type[MiningAlgorithm]:
+    """Class decorator: make an algorithm selectable by its (case-insensitive) name."""
+    key = cls.name.lower()
+    if key in ALGORITHMS:
+        raise ValueError(f"mining algorithm {cls.name!r} registered twice")
+    ALGORITHMS[key] = cls
+    return cls
+
+
+def get_algorithm(name: str, params: Mapping[str, Any], class_names: Sequence[str],
+                  supported: Collection[str]) -> MiningAlgorithm:
+    """Instantiate the algorithm ``name`` if this image supports it, else raise ConfigError (300001)."""
+    available = {s.lower() for s in supported} & ALGORITHMS.keys()
+    key = str(name).strip().lower()
+    if key not in available:
+        choices = ", ".join(sorted(ALGORITHMS[k].name for k in available)) or "(none)"
+        raise ConfigError(f"mining_algorithm {name!r} is not supported by this image; "
+                          f"choose one of: {choices}")
+    return ALGORITHMS[key](params, class_names)

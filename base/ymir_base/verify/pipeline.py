@@ -1,0 +1,112 @@
+"""``ymir-exec verify IMAGE``: sample data -> train -> infer -> mine with every algorithm ->
+mining+infer, each output checked against the protocol. One line per check."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ymir_base.engine.registry import backend_class
+from ymir_base.engine.task import run_task
+from ymir_base.sample.generator import generate
+from ymir_base.verify import checks
+
+
+@dataclass
+class Report:
+    lines: list[tuple[bool, str, str]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def add(self, name: str, problems: list[str]) -> bool:
+        self.lines.append((not problems, name, "; ".join(problems[:3])))
+        return not problems
+
+    @property
+    def ok(self) -> bool:
+        return all(ok for ok, _, _ in self.lines)
+
+
+def _candidates(in_dir: Path) -> list[str]:
+    return [ln.strip() for ln in (in_dir / "candidate-index.tsv").read_text().splitlines() if ln.strip()]
+
+
+def verify(image: str, work_dir: Path | None = None, *, gpu_id: str = "", images: int = 12,
+           overrides: dict[str, Any] | None = None, fmt: str = "ark",
+           echo: Callable[[str], None] | None = None) -> Report:
+    backend = backend_class(image)
+    quick = backend.quick_settings
+    root = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix=f"ymir-verify-{image}-"))
+    report = Report()
+    platform = {"gpu_id": gpu_id, "gpu_count": len([g for g in gpu_id.split(",") if g])}
+
+    def step(name: str, task: str, extra: dict[str, Any], models: dict[str, Path] | None = None) -> tuple[Path, Path, int]:
+        in_dir, out_dir = root / name / "in", root / name / "out"
+        for d in (in_dir, out_dir):
+            shutil.rmtree(d, ignore_errors=True)
+        out_dir.mkdir(parents=True)
+        generate(in_dir, task=task, object_type="detection", fmt=fmt, images=images, seed=1,
+                 extra_config={**platform, **extra}, models=models)
+        started = time.perf_counter()
+        code = run_task(image, in_dir, out_dir)
+        report.timings[name] = time.perf_counter() - started
+        report.add(f"{name}: exit code 0", [] if code == 0 else [f"exit code {code}"])
+        report.add(f"{name}: monitor.txt", checks.check_monitor(out_dir / "monitor.txt"))
+        if echo:
+            for ok, check, detail in report.lines[-2:]:
+                echo(_line(ok, check, detail))
+        return in_dir, out_dir, code
+
+    def record(name: str, problems: list[str]) -> None:
+        report.add(name, problems)
+        if echo:
+            echo(_line(*report.lines[-1]))
+
+    train_cfg = {**quick.get("training", {}), **(overrides or {})}
+    _, train_out, _ = step("training", "training", train_cfg)
+    record("training: result.yaml and model files",
+           checks.check_training_result(train_out / "models", 2, train_out / "tensorboard"))
+    best = _best_stage_dir(train_out / "models")
+    if best is None:
+        record("training: a best stage to infer and mine with", ["no stage in result.yaml"])
+        return report
+    models = {best.name: best}
+
+    in_dir, out_dir, _ = step("infer", "infer", dict(quick.get("infer", {})), models)
+    record("infer: infer-result.json", checks.check_infer_result(
+        out_dir / "infer-result.json", _candidates(in_dir), train_cfg.get("class_names") or _classes(in_dir)))
+    for algorithm in backend.mining_algorithms:
+        name = f"mining-{algorithm}"
+        in_dir, out_dir, _ = step(name, "mining", {**quick.get("mining", {}), "mining_algorithm": algorithm}, models)
+        record(f"{name}: result.tsv", checks.check_mining_result(out_dir / "result.tsv", _candidates(in_dir)))
+    algorithm = backend.mining_algorithms[-1]
+    in_dir, out_dir, _ = step("mining+infer", "mining+infer",
+                              {**quick.get("mining", {}), "mining_algorithm": algorithm}, models)
+    record("mining+infer: result.tsv", checks.check_mining_result(out_dir / "result.tsv", _candidates(in_dir)))
+    record("mining+infer: infer-result.json", checks.check_infer_result(
+        out_dir / "infer-result.json", _candidates(in_dir), _classes(in_dir)))
+    return report
+
+
+def _classes(in_dir: Path) -> list[str]:
+    import yaml
+
+    return list(yaml.safe_load((in_dir / "config.yaml").read_text())["class_names"])
+
+
+def _best_stage_dir(models_dir: Path) -> Path | None:
+    import yaml
+
+    path = models_dir / "result.yaml"
+    if not path.is_file():
+        return None
+    best = (yaml.safe_load(path.read_text()) or {}).get("best_stage_name")
+    return models_dir / best if best and (models_dir / best).is_dir() else None
+
+
+def _line(ok: bool, name: str, detail: str) -> str:
+    return f"{'PASS' if ok else 'FAIL'}  {name}" + (f"  ({detail})" if detail else "")

@@ -1,0 +1,122 @@
+"""Batched YOLOv5 inference: letterbox, one forward pass, NMS, boxes back in image pixels.
+
+The same pass can return ALDD's dense maps: the Detect head's raw per-level outputs
+``[B, A, h, w, 5 + C]`` become ``sigmoid(obj) * sigmoid(cls)`` maps shaped ``[A, C, h, w]``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ymir_base.engine.backend import Predictor
+from ymir_base.errors import ModelError
+from ymir_base.prediction import AUGMENTED_PREDICT, BOXES, DENSE_CLASS_PROBS, Prediction
+from ymir_base.protocol.context import TaskContext
+from ymir_yolov5 import runtime
+
+LOG = logging.getLogger(__name__)
+MAX_DET = 300
+
+
+def select_device(ctx: TaskContext) -> torch.device:
+    if os.environ.get("YMIR_DEVICE"):
+        return torch.device(os.environ["YMIR_DEVICE"])
+    if ctx.gpu_ids:
+        if not torch.cuda.is_available():
+            from ymir_base.errors import NoGpuError
+
+            raise NoGpuError(f"config gpu_id '{ctx.config.get('gpu_id')}' asks for a GPU but CUDA sees none")
+        return torch.device("cuda", 0)
+    return torch.device("cpu")
+
+
+class Yolov5Predictor(Predictor):
+    capabilities = frozenset({BOXES, DENSE_CLASS_PROBS, AUGMENTED_PREDICT})
+
+    def __init__(self, weights: Path, *, device: torch.device, img_size: int, conf_thres: float,
+                 iou_thres: float, batch_size: int, class_names: list[str] | None = None, half: bool | None = None):
+        runtime.prepare()
+        from yolov5.models.experimental import attempt_load
+
+        try:
+            self.model = attempt_load(str(weights), device=device, fuse=True)
+        except Exception as exc:
+            raise ModelError(f"cannot load YOLOv5 weights {weights}: {type(exc).__name__}: {exc}") from exc
+        self.device = device
+        self.half = device.type == "cuda" if half is None else half
+        if self.half:
+            self.model.half()
+        self.model.eval()
+        stride = int(max(self.model.stride))
+        self.img_size = max(stride, int(np.ceil(img_size / stride) * stride))
+        self.conf_thres, self.iou_thres = conf_thres, iou_thres
+        self.batch_size = batch_size
+        names = self.model.names
+        model_names = [names[i] for i in range(len(names))] if isinstance(names, dict) else list(names)
+        if class_names and len(class_names) == len(model_names):
+            self.class_names = list(class_names)
+        else:
+            if class_names:
+                LOG.warning("config class_names %s do not match the model's %d classes; using the model's names",
+                            class_names, len(model_names))
+            self.class_names = model_names
+        LOG.info("loaded %s on %s (fp16 %s), input %d px, classes %s", weights, device, self.half,
+                 self.img_size, self.class_names)
+
+    @classmethod
+    def from_context(cls, ctx: TaskContext) -> Yolov5Predictor:
+        cfg = ctx.config
+        weights = ctx.require_model_files((".pt",))[0]
+        return cls(weights, device=select_device(ctx), img_size=int(cfg["img_size"]),
+                   conf_thres=float(cfg["conf_thres"]), iou_thres=float(cfg["iou_thres"]),
+                   batch_size=int(cfg["batch_size_per_gpu"]), class_names=ctx.class_names)
+
+    def _preprocess(self, images: list[np.ndarray]) -> tuple[torch.Tensor, list[tuple]]:
+        from yolov5.utils.augmentations import letterbox
+
+        batch, pads = [], []
+        for img in images:
+            boxed, ratio, pad = letterbox(img, self.img_size, auto=False, stride=int(max(self.model.stride)))
+            batch.append(np.ascontiguousarray(boxed.transpose(2, 0, 1)))
+            pads.append((ratio, pad))
+        x = torch.from_numpy(np.stack(batch)).to(self.device, non_blocking=True)
+        x = (x.half() if self.half else x.float()) / 255.0
+        return x, pads
+
+    @torch.inference_mode()
+    def predict(self, images: list[np.ndarray], *, dense: bool = False) -> list[Prediction]:
+        from yolov5.utils.general import non_max_suppression, scale_boxes
+
+        out: list[Prediction] = []
+        for start in range(0, len(images), self.batch_size):
+            chunk = images[start:start + self.batch_size]
+            x, pads = self._preprocess(chunk)
+            decoded, raw = self.model(x)[:2]
+            dets = non_max_suppression(decoded, self.conf_thres, self.iou_thres, max_det=MAX_DET)
+            maps = _dense_maps(raw) if dense else None
+            for i, (img, det) in enumerate(zip(chunk, dets, strict=True)):
+                h, w = img.shape[:2]
+                det = det.float()
+                if len(det):
+                    det[:, :4] = scale_boxes(x.shape[2:], det[:, :4], (h, w), ratio_pad=pads[i])
+                det = det.cpu().numpy()
+                out.append(Prediction(
+                    image_size=(h, w), boxes=det[:, :4], scores=det[:, 4], class_ids=det[:, 5].astype(np.int64),
+                    dense_class_probs=[m[i] for m in maps] if maps is not None else None,
+                    input_size=tuple(x.shape[2:]) if maps is not None else None))
+        return out
+
+
+def _dense_maps(raw: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Per level ``[B, A, C, h, w]``: objectness x class probability of every anchor."""
+    maps = []
+    for level in raw:
+        level = level.float()
+        probs = level[..., 4:5].sigmoid() * level[..., 5:].sigmoid()  # [B, A, h, w, C]
+        maps.append(probs.permute(0, 1, 4, 2, 3).contiguous())
+    return maps

@@ -1,0 +1,277 @@
+"""Training through the ``yolov5`` package's own trainer, reporting to YMIR through callbacks.
+
+Every evaluation becomes a stage: ``best`` (best fitness so far) and, with
+``save_best_only: false``, ``epoch_<n>`` every ``save_period`` epochs and at the end. Stage
+weights are the trainer's checkpoints with the optimizer stripped. A run killed by YMIR resumes
+from ``/out/work/yolov5/train/weights/last.pt`` when the same task starts again.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from ymir_base.data.convert.yolo import write_yolo_dataset
+from ymir_base.data.types import Dataset
+from ymir_base.errors import ConfigError, ModelError, NanError
+from ymir_base.monitor import Monitor, is_rank_zero
+from ymir_base.protocol.context import TaskContext
+from ymir_base.results.training import TrainingResult
+from ymir_yolov5 import models, runtime
+
+LOG = logging.getLogger(__name__)
+STAGE_BEST = "best"
+
+
+def run_dir(ctx: TaskContext) -> Path:
+    return ctx.work_dir / "yolov5" / "train"
+
+
+def train(ctx: TaskContext, dataset: Dataset, monitor: Monitor, result: TrainingResult) -> None:
+    runtime.prepare()
+    data_yaml = ctx.work_dir / "yolo-data" / "data.yaml"
+    distributed_child = "WORLD_SIZE" in os.environ
+    if not (distributed_child and data_yaml.is_file()):
+        data_yaml = write_yolo_dataset(dataset, ctx.work_dir / "yolo-data")
+    if ctx.gpu_count > 1 and not distributed_child:
+        _launch_ddp(ctx)
+        result.__dict__.update(TrainingResult.load(ctx.models_out, ctx.object_type).__dict__)
+    else:
+        _train_here(ctx, dataset, data_yaml, monitor, result)
+    if is_rank_zero() and result.stages and not distributed_child:
+        export_onnx(ctx, result)
+
+
+def _train_here(ctx: TaskContext, dataset: Dataset, data_yaml: Path, monitor: Monitor,
+                result: TrainingResult) -> None:
+    from yolov5 import train as y5train
+    from yolov5.utils.callbacks import Callbacks
+
+    cfg = ctx.config
+    resume = _resumable_checkpoint(ctx)
+    if resume == "finished":
+        LOG.info("training of this task already finished in an earlier run; keeping its stages")
+        return
+    opt = _build_opt(ctx, data_yaml, resume)
+    reporter = _Reporter(ctx, monitor, result, epochs=int(opt.epochs),
+                         batches_per_epoch=math.ceil(len(dataset.train) / max(1, int(opt.batch_size))))
+    callbacks = Callbacks()
+    callbacks.register_action("on_train_batch_end", callback=reporter.on_train_batch_end)
+    callbacks.register_action("on_fit_epoch_end", callback=reporter.on_fit_epoch_end)
+    callbacks.register_action("on_model_save", callback=reporter.on_model_save)
+    (run_dir(ctx) / "ymir-task-id").parent.mkdir(parents=True, exist_ok=True)
+    (run_dir(ctx) / "ymir-task-id").write_text(ctx.task_id)
+    LOG.info("yolov5 train options: %s", {k: v for k, v in vars(opt).items() if v not in (None, False, "")})
+    y5train.main(opt, callbacks)
+    reporter.close()
+
+
+def _resumable_checkpoint(ctx: TaskContext) -> str | None:
+    last = run_dir(ctx) / "weights" / "last.pt"
+    marker = run_dir(ctx) / "ymir-task-id"
+    if not (last.is_file() and marker.is_file() and marker.read_text().strip() == ctx.task_id):
+        return None
+    try:
+        epoch = torch.load(last, map_location="cpu", weights_only=False).get("epoch", -1)
+    except Exception as exc:  # a checkpoint cut short by the kill: start again
+        LOG.warning("cannot resume from %s (%s); training from the start", last, exc)
+        return None
+    if epoch == -1:
+        return "finished"
+    LOG.info("resuming the killed run of this task from %s (epoch %d done)", last, epoch + 1)
+    return str(last)
+
+
+def _build_opt(ctx: TaskContext, data_yaml: Path, resume: str | None) -> Any:
+    from yolov5 import train as y5train
+
+    cfg = ctx.config
+    if resume:
+        argv = ["--resume", resume]
+    else:
+        weights, arch = _initial_weights(ctx)
+        total_batch = int(cfg["batch_size_per_gpu"]) * max(1, ctx.gpu_count)
+        device = ",".join(str(i) for i in ctx.gpu_ids) if ctx.gpu_ids else "cpu"
+        argv = ["--data", str(data_yaml), "--weights", weights, "--cfg", arch,
+                "--epochs", str(cfg["epochs"]), "--batch-size", str(total_batch),
+                "--imgsz", str(cfg["img_size"]), "--workers", str(cfg["num_workers_per_gpu"]),
+                "--device", device, "--project", str(run_dir(ctx).parent), "--name", run_dir(ctx).name,
+                "--exist-ok", "--noplots", "--save-period", "-1"]
+        if cfg["sync_bn"] and ctx.gpu_count > 1:
+            argv.append("--sync-bn")
+        argv += shlex.split(str(cfg.get("args_options") or ""))
+    with _argv(["train.py", *argv]):
+        try:
+            opt = y5train.parse_opt(known=False)
+        except SystemExit:
+            raise ConfigError(f"config key 'args_options': {cfg.get('args_options')!r} is not a valid set of "
+                              "yolov5 train.py options (see the log for the parser's message)") from None
+    return opt
+
+
+@contextmanager
+def _argv(argv: list[str]):
+    saved = sys.argv
+    sys.argv = argv
+    try:
+        yield
+    finally:
+        sys.argv = saved
+
+
+def _initial_weights(ctx: TaskContext) -> tuple[str, str]:
+    """(weights, architecture yaml): user model > baked COCO weights > random init."""
+    cfg = ctx.config
+    name = str(cfg["model"])
+    weights: Path | None = None
+    user = ctx.model_files((".pt",)) if cfg.get("pretrained_model_params") else []
+    if user:
+        weights = user[0]
+        LOG.info("pretrained weights from the chosen model: %s", weights)
+    elif (baked := models.baked_weights(name)) is not None:
+        weights = baked
+        LOG.info("pretrained weights baked in the image: %s", weights)
+    else:
+        LOG.warning("no pretrained weights given and none baked in for %s: training from random "
+                    "initialisation (expect a much lower mAP for the same epochs)", name)
+    arch = "" if weights and not cfg.get("activate") else str(_architecture(ctx, name, weights))
+    return (str(weights) if weights else ""), arch
+
+
+def _architecture(ctx: TaskContext, name: str, weights: Path | None) -> Path:
+    """The model yaml, with ``activation`` replaced when the user asked for one."""
+    if weights is not None:
+        try:
+            spec = dict(torch.load(weights, map_location="cpu", weights_only=False)["model"].yaml)
+        except Exception as exc:
+            raise ModelError(f"cannot read the model architecture from {weights}: {exc}") from exc
+    else:
+        spec = yaml.safe_load(models.model_yaml(name).read_text())
+    activate = str(ctx.config.get("activate") or "").strip()
+    if not activate:
+        return models.model_yaml(name)
+    act_name = activate.removeprefix("nn.").split("(")[0]
+    if not isinstance(getattr(torch.nn, act_name, None), type):
+        raise ConfigError(f"config key 'activate': {activate!r} is not a torch.nn activation "
+                          "(e.g. SiLU, ReLU, LeakyReLU, Hardswish)")
+    spec["activation"] = f"nn.{act_name}()"
+    path = ctx.work_dir / f"{name}-{act_name}.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+class _Reporter:
+    """yolov5 callbacks -> monitor progress, tensorboard scalars and result.yaml stages."""
+
+    def __init__(self, ctx: TaskContext, monitor: Monitor, result: TrainingResult, epochs: int,
+                 batches_per_epoch: int):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.ctx, self.monitor, self.result = ctx, monitor, result
+        self.epochs, self.batches = max(1, epochs), max(1, batches_per_epoch)
+        self.metrics: dict[str, float] = {}
+        self.tb = SummaryWriter(str(ctx.tensorboard_dir)) if is_rank_zero() else None
+        result.evaluate_config = {"iou_thr": 0.5, "conf_thr": 0.001}
+        result.preferred_stage = STAGE_BEST
+
+    def on_train_batch_end(self, model: Any, ni: int, imgs: Any, targets: Any, paths: Any, mloss: Any) -> None:
+        if not all(math.isfinite(float(v)) for v in mloss):
+            raise NanError(f"training loss became NaN/inf at iteration {ni}: check for degenerate boxes, "
+                           "or lower the learning rate")
+        self.monitor.progress(0.95 * (ni + 1) / (self.epochs * self.batches))
+
+    def on_fit_epoch_end(self, log_vals: list[Any], epoch: int, best_fitness: Any, fi: Any) -> None:
+        vals = [float(v) for v in log_vals]
+        precision, recall, map50, map5095 = vals[3:7]
+        self.metrics = {"mAP": _unit(map50), "mAR": _unit(recall)}
+        if self.tb is not None:
+            names = ("train/box_loss", "train/obj_loss", "train/cls_loss", "metrics/precision", "metrics/recall",
+                     "metrics/mAP_0.5", "metrics/mAP_0.5:0.95", "val/box_loss", "val/obj_loss", "val/cls_loss")
+            for name, value in zip(names, vals, strict=False):
+                self.tb.add_scalar(name, value, epoch + 1)
+            self.tb.flush()
+        LOG.info("epoch %d/%d: mAP@0.5 %.4f, mAP@0.5:0.95 %.4f, precision %.4f, recall %.4f",
+                 epoch + 1, self.epochs, map50, map5095, precision, recall)
+
+    def on_model_save(self, last: Path, epoch: int, final_epoch: bool, best_fitness: Any, fi: Any) -> None:
+        cfg = self.ctx.config
+        n = epoch + 1
+        if bool(np.all(np.asarray(best_fitness) == np.asarray(fi))):
+            self._stage(STAGE_BEST, Path(last).parent / "best.pt", "best.pt", top_level=True)
+        if not cfg["save_best_only"] and (n % int(cfg["save_period"]) == 0 or final_epoch):
+            self._stage(f"epoch_{n}", Path(last), f"epoch_{n}.pt")
+        self.monitor.progress(0.95 * n / self.epochs)
+
+    def _stage(self, name: str, checkpoint: Path, filename: str, top_level: bool = False) -> None:
+        from yolov5.utils.general import strip_optimizer
+
+        folder = self.result.stage_dir(name)
+        tmp = folder / f".{filename}.tmp"
+        strip_optimizer(str(checkpoint), str(tmp))
+        os.replace(tmp, folder / filename)
+        if top_level:  # the verifier passes only top-level files of /out/models to the next task
+            link_tmp = self.result.models_dir / f".{filename}.tmp"
+            link_tmp.unlink(missing_ok=True)
+            try:
+                os.link(folder / filename, link_tmp)
+            except OSError:
+                shutil.copyfile(folder / filename, link_tmp)
+            os.replace(link_tmp, self.result.models_dir / filename)
+        self.result.add_stage(name, [filename], dict(self.metrics))
+        LOG.info("stage %s saved (%s)", name, ", ".join(f"{k} {v:.4f}" for k, v in self.metrics.items()))
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+
+
+def _unit(value: float) -> float:
+    return min(1.0, max(0.0, value)) if math.isfinite(value) else 0.0
+
+
+def export_onnx(ctx: TaskContext, result: TrainingResult) -> None:
+    """ONNX export of the best stage, attached to the model package (attachments/onnx/)."""
+    best = result.best_stage()
+    if best is None:
+        return
+    weights = result.models_dir / best.name / best.files[0]
+    target_dir = result.models_dir / "attachments" / "onnx"
+    target_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        from yolov5 import export as y5export
+
+        size = int(ctx.config["img_size"])
+        y5export.run(weights=str(weights), include=("onnx",), imgsz=(size, size), opset=int(ctx.config["opset"]),
+                     device="cpu", batch_size=1)
+        produced = weights.with_suffix(".onnx")
+        os.replace(produced, target_dir / f"{best.name}.onnx")
+        result.add_attachment("onnx", [f"{best.name}.onnx"])
+        LOG.info("exported %s to ONNX (opset %s)", weights.name, ctx.config["opset"])
+    except Exception as exc:  # the trained model stands without its ONNX copy
+        LOG.warning("ONNX export of %s failed: %s", weights, exc)
+
+
+def _launch_ddp(ctx: TaskContext) -> None:
+    """Re-run this very command under torchrun, one process per GPU (yolov5's DDP mode)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node",
+           str(ctx.gpu_count), "--master_port", str(port), *sys.argv]
+    LOG.info("launching DDP training: %s", " ".join(cmd))
+    code = subprocess.call(cmd)
+    if code:
+        raise RuntimeError(f"DDP training exited with code {code}; see the rank logs above")

@@ -1,0 +1,238 @@
+#!/usr/bin/env python3
+"""Fetch an image's pretrained weights at Docker build time and check each file's sha256.
+
+A weights manifest (images/<image>/weights.yaml) is a YAML list of entries::
+
+    - name: yolov5s
+      url: https://github.com/ultralytics/yolov5/releases/download/v7.0/yolov5s.pt
+      sha256: "8b3b…"          # 64 lowercase hex digits, or null when no hash is known yet
+      path: /weights/yolov5/yolov5s.pt
+
+Usage::
+
+    fetch_weights.py MANIFEST                    # download every file, verify, write atomically
+    fetch_weights.py MANIFEST --check            # validate the manifest only (offline)
+    fetch_weights.py MANIFEST --allow-unpinned   # accept entries whose sha256 is null
+
+A file already in place with the right hash is kept. A download whose hash differs is deleted and
+the run fails; so does any entry with ``sha256: null`` unless ``--allow-unpinned`` is given (its
+computed hash is then printed so that it can be pinned). Exit status: 0 done, 1 a download or a
+hash failed, 2 the manifest is invalid or has unpinned entries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import http.client
+import os
+import re
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO
+
+import yaml
+
+FIELDS = ("name", "url", "sha256", "path")
+WEIGHTS_ROOT = PurePosixPath("/weights")
+SHA256_RE = re.compile(r"[0-9a-f]{64}")
+CHUNK = 1 << 20
+TIMEOUT_S = 60
+
+Opener = Callable[..., BinaryIO]
+
+
+class ManifestError(ValueError):
+    """The manifest is malformed; the message lists every problem."""
+
+
+class FetchError(RuntimeError):
+    """A file could not be downloaded, or its hash is not the pinned one."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    url: str
+    sha256: str | None
+    path: PurePosixPath
+
+
+def manifest_problems(raw: Any) -> list[str]:
+    """Every problem of a parsed manifest (empty when it is well formed)."""
+    if not isinstance(raw, list) or not raw:
+        return ["the manifest must be a non-empty YAML list of {name, url, sha256, path}"]
+    problems: list[str] = []
+    for index, item in enumerate(raw):
+        problems += [f"entry {index}: {p}" for p in _entry_problems(item)]
+    for field in ("name", "path"):
+        values = [item.get(field) for item in raw if isinstance(item, dict)]
+        duplicates = sorted({str(v) for v in values if values.count(v) > 1})
+        problems += [f"duplicate {field}: {value}" for value in duplicates]
+    return problems
+
+
+def _entry_problems(item: Any) -> list[str]:
+    if not isinstance(item, dict):
+        return ["not a mapping"]
+    problems = [f"unknown key {key!r}" for key in item if key not in FIELDS]
+    problems += [f"missing key {key!r}" for key in FIELDS if key not in item]
+    name, url, sha256, path = (item.get(key) for key in FIELDS)
+    if not isinstance(name, str) or not name:
+        problems.append("name must be a non-empty string")
+    if not isinstance(url, str) or not re.fullmatch(r"https://[^/\s]+/\S+", url):
+        problems.append(f"url must be an https URL, got {url!r}")
+    if sha256 is not None and not (isinstance(sha256, str) and SHA256_RE.fullmatch(sha256)):
+        problems.append(f"sha256 must be 64 lowercase hex digits (quoted) or null, got {sha256!r}")
+    if not isinstance(path, str) or not _is_weights_path(path):
+        problems.append(f"path must be an absolute, normalised path under {WEIGHTS_ROOT}/, got {path!r}")
+    return problems
+
+
+def _is_weights_path(path: str) -> bool:
+    pure = PurePosixPath(path)
+    return (
+        pure.is_absolute()
+        and str(pure) == path
+        and ".." not in pure.parts
+        and WEIGHTS_ROOT in pure.parents
+    )
+
+
+def load_manifest(path: Path) -> list[Entry]:
+    """Parse and validate a manifest; raise ManifestError listing every problem."""
+    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    problems = manifest_problems(raw)
+    if problems:
+        raise ManifestError(f"{path}: " + "; ".join(problems))
+    return [Entry(i["name"], i["url"], i["sha256"], PurePosixPath(i["path"])) for i in raw]
+
+
+def unpinned(entries: Sequence[Entry]) -> list[Entry]:
+    return [entry for entry in entries if entry.sha256 is None]
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download(url: str, dest: Path, expected: str | None, *, opener: Opener = urllib.request.urlopen) -> str:
+    """Stream ``url`` into a temp file beside ``dest``, check it, then rename it into place.
+
+    Returns the file's sha256. Nothing unverified ever lands at ``dest``: on a hash mismatch the
+    temp file is removed and FetchError raised.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out, opener(url, timeout=TIMEOUT_S) as response:
+            while block := response.read(CHUNK):
+                digest.update(block)
+                out.write(block)
+        actual = digest.hexdigest()
+        if expected is not None and actual != expected:
+            raise FetchError(f"sha256 mismatch for {url}: expected {expected}, got {actual}")
+        tmp.chmod(0o644)  # readable by the --user uid:gid the container runs as
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return actual
+
+
+def fetch(
+    entry: Entry,
+    dest: Path,
+    *,
+    retries: int = 3,
+    opener: Opener = urllib.request.urlopen,
+    sleep: Callable[[float], None] = time.sleep,
+) -> str:
+    """Put the entry's file at ``dest`` and return its sha256; raise FetchError on failure.
+
+    Network errors and server errors (5xx) are retried with a growing pause; a client error (4xx)
+    or a hash mismatch fails at once.
+    """
+    if entry.sha256 and dest.is_file() and sha256_of(dest) == entry.sha256:
+        return entry.sha256
+    attempt = 1
+    while True:
+        try:
+            return download(entry.url, dest, entry.sha256, opener=opener)
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500 or attempt >= retries:
+                raise FetchError(f"{entry.name}: {entry.url}: HTTP {exc.code} {exc.reason}") from exc
+            error: Exception = exc
+        except (OSError, http.client.HTTPException) as exc:
+            if attempt >= retries:
+                raise FetchError(f"{entry.name}: download of {entry.url} failed: {exc}") from exc
+            error = exc
+        print(f"  {entry.name}: attempt {attempt} failed ({error}), retrying", file=sys.stderr)
+        sleep(2.0**attempt)
+        attempt += 1
+
+
+def destination(entry: Entry, root: Path) -> Path:
+    return root / entry.path.relative_to("/")
+
+
+def fetch_all(entries: Sequence[Entry], root: Path, *, opener: Opener = urllib.request.urlopen) -> None:
+    for entry in entries:
+        dest = destination(entry, root)
+        print(f"{entry.name}: {entry.url} -> {dest}", flush=True)
+        actual = fetch(entry, dest, opener=opener)
+        status = "verified" if entry.sha256 else "UNPINNED, pin it with"
+        print(f"  {status} sha256 {actual}", flush=True)
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("manifest", type=Path, help="weights manifest (YAML list of name/url/sha256/path)")
+    parser.add_argument("--check", action="store_true", help="only validate the manifest, download nothing")
+    parser.add_argument(
+        "--allow-unpinned", action="store_true", help="accept entries whose sha256 is null (not verified)"
+    )
+    parser.add_argument("--root", type=Path, default=Path("/"), help="prefix of the manifest paths (default /)")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parse_args(argv)
+    try:
+        entries = load_manifest(args.manifest)
+    except (OSError, yaml.YAMLError, ManifestError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    loose = unpinned(entries)
+    if loose and not args.allow_unpinned:
+        names = ", ".join(entry.name for entry in loose)
+        print(
+            f"error: {args.manifest}: no sha256 for {names}: pin them, or build with "
+            "ALLOW_UNPINNED_WEIGHTS=1 (fetch_weights.py --allow-unpinned) to accept unverified files",
+            file=sys.stderr,
+        )
+        return 2
+    if args.check:
+        print(f"{args.manifest}: {len(entries)} entries, {len(entries) - len(loose)} pinned")
+        return 0
+    try:
+        fetch_all(entries, args.root)
+    except FetchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install the pinned deep-learning stack into a virtualenv, in the order that works
+# (see docs/dependencies.md). Every step is constrained by requirements/constraints.txt.
+# The compiled mmcv wheel lands in pip's wheel cache, so a second install on the same
+# machine does not rebuild it.
+set -euo pipefail
+VENV=${1:-.venv}
+PY=${PYTHON:-python3.11}
+C=requirements/constraints.txt
+[ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+pip="$VENV/bin/python -m pip"
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# 1. torch from the registry (CUDA build; runs on CPU too). torchvision needs that build.
+$pip install -c $C torch torchvision
+# 2. build prerequisites of mmcv (it builds without isolation against the torch above)
+$pip install -c $C onedl-mmengine "setuptools" wheel packaging ninja
+# 3. mmcv with its compiled ops (CPU ops here; the Docker build stage adds the CUDA ops)
+MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-2} FORCE_CUDA=${FORCE_CUDA:-0} \
+  $pip install -c $C --no-build-isolation onedl-mmcv
+# 4. everything else (upstream libs, test tools) and our package: editable by default,
+#    a regular install with EDITABLE=0 (the Docker images, which carry no source tree)
+$pip install -c $C -r requirements/stack.txt
+if [ "${EDITABLE:-1}" = 0 ]; then
+  $pip install -c $C --no-deps .
+else
+  $pip install -c $C --no-deps -e .
+fi
+$pip check

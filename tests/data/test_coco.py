@@ -1,0 +1,106 @@
+import json
+import logging
+
+import numpy as np
+import pytest
+from pycocotools import mask as mask_utils
+from ymir_base.data import coco
+from ymir_base.data.coco import coco_objects
+from ymir_base.errors import DatasetError
+
+CLASSES = ["dog", "cat"]
+
+
+def _mask_rle():
+    mask = np.zeros((4, 6), np.uint8)
+    mask[1:3, 2:5] = 1
+    rle = mask_utils.encode(np.asfortranarray(mask))
+    return {"size": [4, 6], "counts": rle["counts"].decode("ascii")}
+
+
+def _dataset():
+    return {
+        "images": [{"id": 1, "file_name": "a.jpg", "width": 6, "height": 4},
+                   {"id": 2, "file_name": "sub/b.jpg", "width": 6, "height": 4},
+                   {"id": 3, "file_name": "empty.jpg", "width": 6, "height": 4}],
+        # ids are not indexes into class_names: 5 -> cat (1), 2 -> dog (0), 9 -> bird (dropped)
+        "categories": [{"id": 5, "name": "cat"}, {"id": 2, "name": "dog"}, {"id": 9, "name": "bird"}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 5, "bbox": [1, 2, 3, 1], "iscrowd": 0,
+             "segmentation": [[1, 2, 4, 2, 4, 3]]},
+            {"id": 2, "image_id": 1, "category_id": 2, "bbox": [2, 1, 3, 2], "iscrowd": 1,
+             "segmentation": _mask_rle()},
+            {"id": 3, "image_id": 2, "category_id": 2, "bbox": [0.5, 0, 2, 2],
+             "segmentation": {"size": [4, 6], "counts": [5, 2, 17]}},
+            {"id": 4, "image_id": 2, "category_id": 5, "bbox": [0, 0, 1, 1], "segmentation": {}},
+            {"id": 5, "image_id": 2, "category_id": 9, "bbox": [0, 0, 1, 1], "segmentation": []},
+        ],
+    }
+
+
+def _write(tmp_path, data, name="coco-annotations.json"):
+    path = tmp_path / name
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_polygon_and_compressed_rle(tmp_path):
+    path = _write(tmp_path, _dataset())
+    poly, rle = coco_objects(path, CLASSES, "a.jpg")
+    assert (poly.class_id, poly.bbox, poly.polygons, poly.rle, poly.iscrowd) == (
+        1, (1, 2, 4, 3), [[1, 2, 4, 2, 4, 3]], None, 0)
+    assert (rle.class_id, rle.bbox, rle.polygons, rle.iscrowd) == (0, (2, 1, 5, 3), None, 1)
+    assert rle.rle == _mask_rle()
+    assert int(mask_utils.area(rle.rle)) == 6
+
+
+def test_uncompressed_rle_empty_segmentation_and_dropped_class(tmp_path, caplog):
+    path = _write(tmp_path, _dataset())
+    with caplog.at_level(logging.WARNING):
+        listed, plain = coco_objects(path, CLASSES, "b.jpg")
+    assert listed.rle == {"size": [4, 6], "counts": [5, 2, 17]} and listed.bbox == (0.5, 0, 2.5, 2)
+    assert (plain.class_id, plain.polygons, plain.rle) == (1, None, None)
+    assert "dropped 1 object" in caplog.text and "bird" in caplog.text
+    assert coco_objects(path, CLASSES, "empty.jpg") == []
+
+
+def test_json_is_parsed_once_per_file(tmp_path):
+    path = _write(tmp_path, _dataset())
+    coco._load.cache_clear()
+    coco_objects(path, CLASSES, "a.jpg")
+    objs = coco_objects(path, CLASSES, "a.jpg")
+    coco_objects(path, CLASSES, "b.jpg")
+    assert coco._load.cache_info().misses == 1 and coco._load.cache_info().hits == 2
+    objs[0].bbox = (0, 0, 0, 0)  # callers get copies: the cache is not changed
+    assert coco_objects(path, CLASSES, "a.jpg")[0].bbox == (1, 2, 4, 3)
+
+
+def test_image_missing_from_json(tmp_path):
+    path = _write(tmp_path, _dataset())
+    with pytest.raises(DatasetError, match=r"no entry in 'images' has file_name 'zzz\.jpg'"):
+        coco_objects(path, CLASSES, "zzz.jpg")
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda d: d["annotations"][0].update(category_id=7), r"annotation id 1: category_id 7 is not in"),
+    (lambda d: d["annotations"][1].update(image_id=42), r"annotation id 2: image_id 42 is not in"),
+    (lambda d: d["annotations"][0].update(bbox=[1, 2, 3]), r"bbox must be \[x, y, w, h\]"),
+    (lambda d: d["annotations"][1]["segmentation"].update(size=[5, 6]), r"RLE size \[5, 6\] differs"),
+    (lambda d: d["annotations"][0].update(segmentation=[[1, 2, 3, 4]]), r"even number \(>= 6\)"),
+    (lambda d: d["annotations"][0].pop("image_id"), r"malformed COCO json \(KeyError"),
+    (lambda d: d.pop("images"), r"not a COCO json"),
+])
+def test_bad_json_names_the_file(tmp_path, change, message):
+    data = _dataset()
+    change(data)
+    path = _write(tmp_path, data)
+    with pytest.raises(DatasetError, match=message) as err:
+        coco_objects(path, CLASSES, "a.jpg")
+    assert str(path) in str(err.value)
+
+
+def test_invalid_json(tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text("{")
+    with pytest.raises(DatasetError, match=r"cannot parse annotation file .*broken\.json"):
+        coco_objects(path, CLASSES, "a.jpg")

@@ -1,0 +1,222 @@
+"""Weights manifests (images/<image>/weights.yaml) and scripts/fetch_weights.py, offline.
+
+Downloads are exercised with file:// URLs and fake openers: no network, no engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import shlex
+import stat
+import urllib.error
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pytest
+import yaml
+from _docker_helpers import REPO, fetch_weights_module, image_dockerfiles, parse_dockerfile
+
+fw = fetch_weights_module()
+IMAGES = list(image_dockerfiles())
+# The models of each image's seed table (shared/seeds/<image>.md), which the image must bake in.
+SEED_MODELS = {
+    "yolov5": {
+        "yolov5n", "yolov5s", "yolov5m", "yolov5l", "yolov5x",
+        "yolov5n6", "yolov5s6", "yolov5m6", "yolov5l6",
+    },
+}
+YOLOV5_RELEASE = "https://github.com/ultralytics/yolov5/releases/download/v7.0/"
+
+
+def manifest_path(image: str) -> Path:
+    return REPO / "images" / image / "weights.yaml"
+
+
+def offered_models(image: str) -> set[str]:
+    """The model choices of the image's training schema (params.yaml), if it has one."""
+    (params,) = (REPO / "images" / image).glob("*/params.yaml")
+    model = yaml.safe_load(params.read_text(encoding="utf-8")).get("training", {}).get("model", {})
+    return set(model.get("choices", []))
+
+
+def write_manifest(path: Path, entries: list[dict[str, Any]]) -> Path:
+    path.write_text(yaml.safe_dump(entries), encoding="utf-8")
+    return path
+
+
+def entry(name: str = "w", url: str = "https://example.org/w.pt", sha256: str | None = "0" * 64,
+          path: str = "/weights/x/w.pt") -> dict[str, Any]:
+    return {"name": name, "url": url, "sha256": sha256, "path": path}
+
+
+# ---- the manifests in the repository ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_manifest_is_well_formed(image: str) -> None:
+    entries = fw.load_manifest(manifest_path(image))
+    for item in entries:
+        assert item.path.parent == PurePosixPath(f"/weights/{image}"), item
+        assert item.path.name == item.url.rsplit("/", 1)[-1], item
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_manifest_covers_every_model_of_the_image(image: str) -> None:
+    names = {item.name for item in fw.load_manifest(manifest_path(image))}
+    assert SEED_MODELS.get(image, set()) <= names
+    offered = offered_models(image)
+    if offered:
+        assert names == offered, f"baked {sorted(names)} but the image offers {sorted(offered)}"
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_dockerfile_fetches_the_manifest(image: str) -> None:
+    final = parse_dockerfile(image_dockerfiles()[image]).final
+    copies = [shlex.split(i.args) for i in final.all("COPY")]
+    target = f"/weights/{image}/weights.yaml"
+    assert [f"images/{image}/weights.yaml", target] in copies
+    assert ["scripts/fetch_weights.py", "/opt/ymir/fetch_weights.py"] in copies
+    runs = [i.args for i in final.all("RUN")]
+    assert any(f"fetch_weights.py {target}" in run and "ALLOW_UNPINNED_WEIGHTS" in run for run in runs)
+    assert "ALLOW_UNPINNED_WEIGHTS=0" in [i.args for i in final.all("ARG")]
+
+
+def test_yolov5_weights_are_the_v7_release_and_all_pinned() -> None:
+    entries = fw.load_manifest(manifest_path("yolov5"))
+    assert not fw.unpinned(entries)
+    for item in entries:
+        assert item.url == f"{YOLOV5_RELEASE}{item.name}.pt"
+        assert str(item.path) == f"/weights/yolov5/{item.name}.pt"
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_check_mode_accepts_the_manifest(image: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert fw.main([str(manifest_path(image)), "--check"]) == 0
+    assert "pinned" in capsys.readouterr().out
+
+
+# ---- validation --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("item", "problem"),
+    [
+        (entry(url="http://example.org/w.pt"), "https"),
+        (entry(sha256="ABC"), "sha256"),
+        (entry(sha256="A" * 64), "sha256"),
+        (entry(sha256=1234), "sha256"),
+        (entry(path="weights/x/w.pt"), "path"),
+        (entry(path="/opt/w.pt"), "path"),
+        (entry(path="/weights/../etc/w.pt"), "path"),
+        ({**entry(), "md5": "x"}, "unknown key"),
+        ({"name": "w", "url": "https://example.org/w.pt", "path": "/weights/x/w.pt"}, "missing key 'sha256'"),
+    ],
+)
+def test_invalid_entries_are_reported(item: dict[str, Any], problem: str) -> None:
+    problems = fw.manifest_problems([item])
+    assert problems and any(problem in p for p in problems), problems
+
+
+def test_duplicates_and_empty_manifests_are_reported() -> None:
+    assert fw.manifest_problems([])
+    assert fw.manifest_problems({"name": "w"})
+    problems = fw.manifest_problems([entry(), entry()])
+    assert "duplicate name: w" in problems and "duplicate path: /weights/x/w.pt" in problems
+
+
+def test_unpinned_entries_refuse_to_build_without_the_flag(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    manifest = write_manifest(tmp_path / "w.yaml", [entry(sha256=None)])
+    assert fw.main([str(manifest), "--check"]) == 2
+    assert "ALLOW_UNPINNED_WEIGHTS=1" in capsys.readouterr().err
+    assert fw.main([str(manifest), "--check", "--allow-unpinned"]) == 0
+
+
+def test_invalid_manifest_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    manifest = write_manifest(tmp_path / "w.yaml", [entry(url="ftp://x/w.pt")])
+    assert fw.main([str(manifest), "--check"]) == 2
+    assert "https" in capsys.readouterr().err
+
+
+# ---- downloads -----------------------------------------------------------------------------------
+
+
+def served(tmp_path: Path, content: bytes) -> tuple[str, str]:
+    source = tmp_path / "served.pt"
+    source.write_bytes(content)
+    return source.as_uri(), hashlib.sha256(content).hexdigest()
+
+
+def pinned(url: str, sha256: str | None) -> Any:
+    return fw.Entry("w", url, sha256, PurePosixPath("/weights/x/w.pt"))
+
+
+def test_fetch_writes_a_verified_world_readable_file(tmp_path: Path) -> None:
+    url, digest = served(tmp_path, b"weights" * 1000)
+    dest = tmp_path / "out" / "w.pt"
+    assert fw.fetch(pinned(url, digest), dest) == digest
+    assert dest.read_bytes() == b"weights" * 1000
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o644
+    assert [p.name for p in dest.parent.iterdir()] == ["w.pt"]
+
+
+def test_fetch_rejects_a_wrong_hash_and_leaves_nothing(tmp_path: Path) -> None:
+    url, _ = served(tmp_path, b"tampered")
+    dest = tmp_path / "out" / "w.pt"
+    with pytest.raises(fw.FetchError, match="sha256 mismatch"):
+        fw.fetch(pinned(url, "0" * 64), dest)
+    assert list(dest.parent.iterdir()) == []
+
+
+def test_fetch_keeps_a_file_already_in_place(tmp_path: Path) -> None:
+    dest = tmp_path / "w.pt"
+    dest.write_bytes(b"ok")
+
+    def no_network(*_: Any, **__: Any) -> Any:
+        raise AssertionError("downloaded again")
+
+    digest = hashlib.sha256(b"ok").hexdigest()
+    assert fw.fetch(pinned("https://example.org/w.pt", digest), dest, opener=no_network) == digest
+
+
+def flaky(failures: list[Exception], content: bytes) -> Callable[..., io.BytesIO]:
+    def opener(url: str, timeout: float) -> io.BytesIO:
+        if failures:
+            raise failures.pop(0)
+        return io.BytesIO(content)
+
+    return opener
+
+
+def http_error(code: int) -> urllib.error.HTTPError:
+    return urllib.error.HTTPError("https://example.org/w.pt", code, "boom", {}, None)  # type: ignore[arg-type]
+
+
+def test_fetch_retries_network_and_server_errors(tmp_path: Path) -> None:
+    pauses: list[float] = []
+    opener = flaky([ConnectionResetError("reset"), http_error(503)], b"ok")
+    digest = hashlib.sha256(b"ok").hexdigest()
+    assert fw.fetch(pinned("https://example.org/w.pt", digest), tmp_path / "w.pt", opener=opener,
+                    sleep=pauses.append) == digest
+    assert pauses == [2.0, 4.0]
+
+
+def test_fetch_gives_up_on_client_errors_and_after_the_last_retry(tmp_path: Path) -> None:
+    with pytest.raises(fw.FetchError, match="HTTP 404"):
+        fw.fetch(pinned("https://example.org/w.pt", None), tmp_path / "w.pt",
+                 opener=flaky([http_error(404)], b""), sleep=lambda _: None)
+    errors: list[Exception] = [TimeoutError("slow")] * 3
+    with pytest.raises(fw.FetchError, match="failed: slow"):
+        fw.fetch(pinned("https://example.org/w.pt", None), tmp_path / "w.pt",
+                 opener=flaky(errors, b""), sleep=lambda _: None)
+
+
+def test_fetch_all_writes_under_root_and_prints_the_hash_to_pin(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    url, digest = served(tmp_path, b"data")
+    fw.fetch_all([pinned(url, None)], tmp_path / "root")
+    assert (tmp_path / "root" / "weights" / "x" / "w.pt").read_bytes() == b"data"
+    assert re.search(rf"UNPINNED.*{digest}", capsys.readouterr().out)

@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+import yaml
+
+from ymir_base.results.training import TrainingResult
+from ymir_base.verify.checks import check_training_result
+
+
+def make_stage(result, name, metrics, ts):
+    (result.stage_dir(name) / "w.pt").write_bytes(b"x")
+    return result.add_stage(name, ["w.pt"], metrics, timestamp=ts)
+
+
+def test_best_stage_and_plain_types(tmp_path):
+    r = TrainingResult(tmp_path)
+    make_stage(r, "epoch_1", {"mAP": np.float32(0.25), "mAR": 0.5, "tp": np.int64(3)}, 1)
+    make_stage(r, "epoch_2", {"mAP": 0.5}, 2)
+    make_stage(r, "epoch_3", {"mAP": 0.4}, 3)
+    text = (tmp_path / "result.yaml").read_text()
+    data = yaml.safe_load(text)  # safe_load: no numpy objects leaked into the YAML
+    assert data["best_stage_name"] == "epoch_2" and data["mAP"] == 0.5
+    assert data["model_stages"]["epoch_1"] == {"stage_name": "epoch_1", "files": ["w.pt"], "timestamp": 1,
+                                               "mAP": 0.25, "mAR": 0.5, "tp": 3}
+    assert check_training_result(tmp_path) == []
+
+
+def test_ties_go_to_the_later_stage(tmp_path):
+    r = TrainingResult(tmp_path)
+    make_stage(r, "a", {"mAP": 0.5}, 1)
+    make_stage(r, "b", {"mAP": 0.5}, 2)
+    assert r.best_stage().name == "b"
+
+
+def test_rejects_bad_stages(tmp_path):
+    r = TrainingResult(tmp_path)
+    with pytest.raises(ValueError, match="identifier"):
+        r.add_stage("epoch-1", ["w.pt"], {"mAP": 0.1})
+    with pytest.raises(FileNotFoundError):
+        r.add_stage("s", ["missing.pt"], {"mAP": 0.1})
+    (r.stage_dir("s") / "w.pt").write_bytes(b"x")
+    with pytest.raises(ValueError, match="outside"):
+        r.add_stage("s", ["w.pt"], {"mAP": 55.1})
+    assert not (tmp_path / "result.yaml").exists()
+
+
+def test_keeps_best_plus_ten_recent_and_reloads(tmp_path):
+    r = TrainingResult(tmp_path)
+    make_stage(r, "best", {"mAP": 0.9}, 0)
+    for i in range(1, 15):
+        make_stage(r, f"epoch_{i}", {"mAP": 0.1}, i)
+    assert len(r.stages) == 11 and "best" in r.stages and "epoch_4" not in r.stages
+    again = TrainingResult.load(tmp_path)
+    assert set(again.stages) == set(r.stages)
+    (tmp_path / "epoch_14" / "w.pt").unlink()  # a file lost: the stage is dropped on reload
+    assert "epoch_14" not in TrainingResult.load(tmp_path).stages
+
+
+def test_segmentation_metric_key(tmp_path):
+    r = TrainingResult(tmp_path, object_type=3)
+    make_stage(r, "last", {"mIoU": 0.3}, 1)
+    data = yaml.safe_load((tmp_path / "result.yaml").read_text())
+    assert data["mIoU"] == 0.3 and data["model_stages"]["last"]["mIoU"] == 0.3
+
+
+def test_preferred_stage_wins_ties(tmp_path):
+    r = TrainingResult(tmp_path)
+    r.preferred_stage = "best"
+    make_stage(r, "epoch_1", {"mAP": 0.0}, 5)
+    make_stage(r, "best", {"mAP": 0.0}, 5)
+    make_stage(r, "epoch_2", {"mAP": 0.0}, 5)
+    assert r.best_stage().name == "best"
+    make_stage(r, "epoch_3", {"mAP": 0.1}, 6)
+    assert r.best_stage().name == "epoch_3"
