@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ymir_base.errors import ErrorCode

@@ -1,4 +1,5 @@
 import pytest
+
 from ymir_base.data.ark import parse_ark
 from ymir_base.errors import DatasetError
 

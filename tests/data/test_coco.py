@@ -4,6 +4,7 @@ import logging
 import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
+
 from ymir_base.data import coco
 from ymir_base.data.coco import coco_objects
 from ymir_base.errors import DatasetError

@@ -6,6 +6,7 @@ import yaml
 from PIL import Image
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
+
 from ymir_base.data.convert import write_coco_json, write_yolo_dataset
 from ymir_base.data.types import Dataset, ImageRecord, ObjectAnnotation
 

@@ -2,6 +2,7 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image
+
 from ymir_base.data import images
 from ymir_base.data.images import image_size, read_image
 from ymir_base.errors import ErrorCode, ImageFormatError

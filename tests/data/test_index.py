@@ -1,6 +1,7 @@
 import logging
 
 import pytest
+
 from ymir_base.data.index import read_candidates, read_pairs
 from ymir_base.errors import DatasetError
 from ymir_base.protocol.paths import PathMapper

@@ -3,6 +3,7 @@ import re
 
 import pytest
 from PIL import Image
+
 from ymir_base.data.reader import load_dataset, load_split
 from ymir_base.errors import ConfigError, DatasetError, ImageFormatError
 from ymir_base.protocol.paths import PathMapper

@@ -2,6 +2,7 @@ import logging
 import re
 
 import pytest
+
 from ymir_base.data.voc import parse_voc
 from ymir_base.errors import DatasetError
 

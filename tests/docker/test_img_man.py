@@ -88,7 +88,8 @@ def test_template_matches_the_parameter_schema(image: str, task: str, path: Path
     template = load(path)
     specs = schema(image)[task]
     assert set(template) == set(specs) - PLATFORM_KEYS
-    wrong = {key: (template[key], spec["default"]) for key, spec in specs.items() if template.get(key) != spec["default"]}
+    defaults = {key: spec["default"] for key, spec in specs.items() if key in template}
+    wrong = {key: (template[key], default) for key, default in defaults.items() if template[key] != default}
     assert not wrong, f"template value != schema default: {wrong}"
     mistyped = {key: value for key, value in template.items() if type(value).__name__ != specs[key]["type"]}
     assert not mistyped, f"template values of another type than the schema's: {mistyped}"

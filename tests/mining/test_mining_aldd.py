@@ -161,3 +161,14 @@ def test_bad_pooling_parameters_are_config_errors(key, value):
     with pytest.raises(ConfigError, match=key):
         AlddMining({key: value}, ["a"])
 
+
+
+def test_class_count_mismatch_rereads_the_weights(caplog):
+    # maps with 2 classes, task names 3: the weights "1,0" are read for 2 classes, with a warning
+    rng = np.random.default_rng(3)
+    both = rng.random((1, 2, 4, 4)).astype(np.float32)
+    params = {"aldd_window": 3, "aldd_cell": 2, "class_distribution_scores": "1,0"}
+    with caplog.at_level(logging.WARNING):
+        mismatched = score(params, ["a", "b", "c"], [[both]], (4, 4))
+    assert "the dense maps have 2 classes but the task names 3" in caplog.text
+    assert mismatched == pytest.approx(score(params, ["a", "b"], [[both]], (4, 4)), rel=1e-6)

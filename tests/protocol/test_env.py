@@ -32,7 +32,7 @@ def test_training_with_mining_rejected():
 
 
 def test_missing_and_garbled_files_name_the_file(tmp_path):
-    with pytest.raises(ConfigError, match="env.yaml not found"):
+    with pytest.raises(ConfigError, match=r"env\.yaml not found"):
         load_env(tmp_path / "env.yaml")
     bad = tmp_path / "env.yaml"
     bad.write_text("run_training: true\ninput: [unclosed\n")

@@ -4,6 +4,7 @@ import json
 import pytest
 import yaml
 from pycocotools import mask as mask_utils
+
 from ymir_base.data.reader import load_dataset
 from ymir_base.protocol.paths import PathMapper
 from ymir_base.sample.generator import generate

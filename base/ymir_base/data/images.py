@@ -20,7 +20,9 @@ from ymir_base.errors import ImageFormatError
 # from the platform, so align Pillow with OpenCV's own default limit of 2**30 pixels.
 Image.MAX_IMAGE_PIXELS = 2**30 // 2
 
-_PIL_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
+# ImportError: plugins other libraries register (ultralytics' HEIF opener needs pi_heif) fail
+# on import when PIL tries them on a file no built-in plugin recognises.
+_PIL_ERRORS = (OSError, ValueError, SyntaxError, ImportError, Image.DecompressionBombError)
 
 
 def read_image(path: Path) -> np.ndarray:

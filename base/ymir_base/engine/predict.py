@@ -46,7 +46,10 @@ def rank_and_world() -> tuple[int, int]:
     return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
-def _batches(paths: list[str], ctx: TaskContext, size: int, workers: int) -> Iterator[list[tuple[str, np.ndarray | None]]]:
+Loaded = list[tuple[str, np.ndarray | None]]
+
+
+def _batches(paths: list[str], ctx: TaskContext, size: int, workers: int) -> Iterator[Loaded]:
     """Read images in a thread pool, one batch ahead of the model."""
 
     def load(asset: str) -> tuple[str, np.ndarray | None]:
@@ -116,7 +119,7 @@ def run_prediction(ctx: TaskContext, backend: Backend, monitor: Monitor) -> None
     index = ctx.env.input.candidate_index_file
     if not index:
         raise DatasetError("env.yaml input.candidate_index_file is empty for a mining/infer task")
-    candidates = read_candidates(ctx.host(index), ctx.mapper)
+    candidates = read_candidates(index, ctx.mapper)
     if not candidates:
         LOG.warning("candidate list %s is empty: writing empty results", index)
     rank, world = rank_and_world()

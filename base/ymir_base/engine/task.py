@@ -68,7 +68,7 @@ def run_task(image: str, in_dir: Path, out_dir: Path, overrides: dict[str, Any] 
         if is_rank_zero() and "WORLD_SIZE" not in os.environ:
             monitor.done()
         return 0
-    except BaseException as exc:  # noqa: BLE001 - every failure (even a library's sys.exit) reaches monitor.txt
+    except BaseException as exc:
         code, message = classify_exception(exc)
         details = traceback.format_exception(exc)
         LOG.error("task failed with code %d: %s\n%s", code, message, "".join(details))
@@ -78,12 +78,12 @@ def run_task(image: str, in_dir: Path, out_dir: Path, overrides: dict[str, Any] 
 
 def _train(ctx: TaskContext, backend: Any, monitor: Monitor) -> None:
     env = ctx.env
-    if not env.input.training_index_file:
-        raise DatasetError("env.yaml input.training_index_file is empty for a training task")
+    for key in ("training_index_file", "val_index_file"):
+        if not getattr(env.input, key):
+            raise DatasetError(f"env.yaml input.{key} is empty for a training task")
     export_format = str(ctx.config.get("export_format") or "")
     with monitor.phase(0.0, 0.02):
-        dataset = load_dataset(ctx.host(env.input.training_index_file),
-                               ctx.host(env.input.val_index_file) if env.input.val_index_file else None,
+        dataset = load_dataset(env.input.training_index_file, env.input.val_index_file,
                                ctx.mapper, ctx.class_names, export_format)
         monitor.progress(1.0, force=True)
     LOG.info("dataset: %d training and %d validation images, classes %s",

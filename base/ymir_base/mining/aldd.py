@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ymir_base.errors import ConfigError, ModelError
+from ymir_base.errors import ConfigError
 from ymir_base.mining._common import binary_entropy, param_int
 from ymir_base.mining.base import AugmentPredictor, MiningAlgorithm, register
 from ymir_base.prediction import DENSE_CLASS_PROBS, Prediction
@@ -112,8 +112,10 @@ class AlddMining(MiningAlgorithm):
         """Scores of B images from their per-level maps, each [B, A, C, h, w] probabilities."""
         batch, _, num_classes = levels[0].shape[:3]
         if num_classes != len(self.weights):
-            raise ModelError(f"the model's dense maps have {num_classes} classes but the task has "
-                             f"{len(self.weights)} class names")
+            logger.warning("the dense maps have %d classes but the task names %d; the class weights "
+                           "are re-read for %d classes", num_classes, len(self.weights), num_classes)
+            self.weights = parse_class_weights(self.params.get("class_distribution_scores", ""),
+                                               num_classes)
         device = levels[0].device
         # row r = b * C + c holds the A anchor maps of image b, class c
         rows = [lvl.float().transpose(1, 2).reshape(batch * num_classes, lvl.shape[1], *lvl.shape[3:])

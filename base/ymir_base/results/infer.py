@@ -66,7 +66,7 @@ def coco_result(predictions: Mapping[str, Prediction | None], class_names: Seque
             if not mask.any() or not 0 <= cls < len(class_names):
                 continue  # YMIR 2.5 crashes on empty segmentations: skip them
             rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-            bbox = [int(round(v)) for v in mask_utils.toBbox(rle)]
+            bbox = [round(float(v)) for v in mask_utils.toBbox(rle)]
             if bbox[2] <= 0 or bbox[3] <= 0:
                 continue
             ann = {"id": len(annotations) + 1, "image_id": image_id, "category_id": int(cls),

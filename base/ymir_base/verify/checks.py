@@ -6,6 +6,7 @@ the tests use the same functions.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -27,7 +28,8 @@ def check_monitor(path: Path, *, expect_error: bool = False) -> list[str]:
     first = lines[0]
     problems = []
     if not MONITOR_LINE.match(first):
-        problems.append(f"first line of {path.name} is not 'task_id<TAB>ts<TAB>percent<TAB>state[<TAB>code]': {first!r}")
+        problems.append(f"first line of {path.name} is not "
+                        f"'task_id<TAB>ts<TAB>percent<TAB>state[<TAB>code]': {first!r}")
         return problems
     fields = first.split("\t")
     percent, state = float(fields[2]), int(fields[3])
@@ -148,6 +150,6 @@ def check_mining_result(path: Path, candidates: list[str]) -> list[str]:
         paths.append(parts[0])
     if sorted(paths) != sorted(candidates):
         problems.append(f"{path.name}: {len(paths)} lines for {len(candidates)} candidates, or other paths")
-    if any(a < b for a, b in zip(scores, scores[1:], strict=False)):
+    if any(a < b for a, b in itertools.pairwise(scores)):
         problems.append(f"{path.name}: scores are not sorted highest first")
     return problems

@@ -44,7 +44,8 @@ def verify(image: str, work_dir: Path | None = None, *, gpu_id: str = "", images
     report = Report()
     platform = {"gpu_id": gpu_id, "gpu_count": len([g for g in gpu_id.split(",") if g])}
 
-    def step(name: str, task: str, extra: dict[str, Any], models: dict[str, Path] | None = None) -> tuple[Path, Path, int]:
+    def step(name: str, task: str, extra: dict[str, Any],
+             models: dict[str, Path] | None = None) -> tuple[Path, Path, int]:
         in_dir, out_dir = root / name / "in", root / name / "out"
         for d in (in_dir, out_dir):
             shutil.rmtree(d, ignore_errors=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, ClassVar
 
 from ymir_base.data.types import Dataset
 from ymir_base.engine.backend import Backend, Predictor
@@ -18,7 +19,7 @@ class Yolov5Backend(Backend):
     mining_algorithms = ("random", "entropy", "aldd", "cald")
     img_man_dir = HERE.parent / "img-man"
     params_file = HERE / "params.yaml"
-    quick_settings = {
+    quick_settings: ClassVar[dict[str, dict[str, Any]]] = {
         "training": {"model": "yolov5n", "epochs": 2, "img_size": 128, "batch_size_per_gpu": 4,
                      "num_workers_per_gpu": 0, "save_best_only": False, "save_period": 1},
         # a briefly trained model is unsure of everything: a low threshold keeps boxes to score

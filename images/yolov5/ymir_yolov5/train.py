@@ -57,10 +57,10 @@ def train(ctx: TaskContext, dataset: Dataset, monitor: Monitor, result: Training
 
 def _train_here(ctx: TaskContext, dataset: Dataset, data_yaml: Path, monitor: Monitor,
                 result: TrainingResult) -> None:
-    from yolov5 import train as y5train
     from yolov5.utils.callbacks import Callbacks
 
-    cfg = ctx.config
+    from yolov5 import train as y5train
+
     resume = _resumable_checkpoint(ctx)
     if resume == "finished":
         LOG.info("training of this task already finished in an earlier run; keeping its stages")
