@@ -140,13 +140,20 @@ def write_shard(ctx: TaskContext, rank: int, outcome: PredictionOutcome) -> None
 
 
 def merge_shards(ctx: TaskContext, world: int) -> PredictionOutcome:
-    merged = PredictionOutcome()
+    """The ranks' shards in candidate order, so ties rank as in a single process."""
+    scores: dict[str, float] = {}
+    infer: dict[str, dict] = {}
+    unreadable: list[str] = []
     for rank in range(world):
         data = json.loads(shard_file(ctx, rank).read_text(encoding="utf-8"))
-        merged.scores.update(data["scores"])
-        merged.infer.update(data["infer"])
-        merged.unreadable += data["unreadable"]
-    return merged
+        scores.update(data["scores"])
+        infer.update(data["infer"])
+        unreadable += data["unreadable"]
+    order = read_candidates(ctx.env.input.candidate_index_file, ctx.mapper)
+    names = [c.rsplit("/", 1)[-1] for c in order]
+    return PredictionOutcome(scores={c: scores[c] for c in order if c in scores},
+                             infer={n: infer[n] for n in names if n in infer},
+                             unreadable=[c for c in order if c in set(unreadable)])
 
 
 def write_outputs(ctx: TaskContext, outcome: PredictionOutcome) -> None:

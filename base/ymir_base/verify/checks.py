@@ -16,7 +16,7 @@ import yaml
 
 from ymir_base.results.training import MAIN_METRIC, METRICS, STAGE_NAME
 
-MONITOR_LINE = re.compile(r"^[^\t]+\t\d+(\.\d+)?\t(0|1)(\.\d+)?\t[124](\t\d+(\t.*)?)?$")
+MONITOR_LINE = re.compile(r"^[^\t]+\t\d+(\.\d+)?\t(0|1)(\.\d+)?\t[1234](\t\d+(\t.*)?)?$")
 
 
 def check_monitor(path: Path, *, expect_error: bool = False) -> list[str]:

@@ -1,0 +1,35 @@
+"""yolov5-specific options that fail fast with a coded, named error."""
+
+from conftest import edit_yaml, read_monitor
+from ymir_base.engine.task import run_task
+
+FAST = {"model": "yolov5n", "epochs": 1, "img_size": 64, "batch_size_per_gpu": 4, "num_workers_per_gpu": 0}
+
+
+def test_bad_activation_is_a_config_error(sample):
+    in_dir, out_dir = sample("training")
+    assert run_task("yolov5", in_dir, out_dir, {**FAST, "activate": "Sparkle"}) == 1
+    state, code, text = read_monitor(out_dir)
+    assert (state, code) == (4, 300001) and "'activate'" in text
+
+
+def test_bad_args_options_is_a_config_error(sample):
+    in_dir, out_dir = sample("training")
+    edit_yaml(in_dir / "config.yaml", args_options="--exist-ok --no-such-flag")
+    assert run_task("yolov5", in_dir, out_dir, FAST) == 1
+    state, code, text = read_monitor(out_dir)
+    assert (state, code) == (4, 300001) and "'args_options'" in text
+
+
+def test_activation_rewrites_the_architecture(sample, tmp_path):
+    import yaml
+
+    from ymir_base.engine.registry import image_spec
+    from ymir_base.protocol.context import build_context
+    from ymir_base.protocol.paths import PathMapper
+    from ymir_yolov5.train import _architecture
+
+    in_dir, out_dir = sample("training")
+    ctx = build_context(image_spec("yolov5"), PathMapper(in_dir, out_dir), overrides={"activate": "nn.ReLU"})
+    spec = yaml.safe_load(_architecture(ctx, "yolov5n", None).read_text())
+    assert spec["activation"] == "nn.ReLU()" and spec["depth_multiple"] == 0.33
