@@ -76,12 +76,20 @@ class Yolov5Predictor(Predictor):
                    conf_thres=float(cfg["conf_thres"]), iou_thres=float(cfg["iou_thres"]),
                    batch_size=int(cfg["batch_size_per_gpu"]), class_names=ctx.class_names)
 
-    def _preprocess(self, images: list[np.ndarray]) -> tuple[torch.Tensor, list[tuple]]:
+    def _shape(self, img: np.ndarray) -> tuple[int, int]:
+        """The smallest stride-aligned rectangle holding the image scaled to img_size (detect's
+        'rect' inference): a 640x480 image runs at 640x480, not padded to 640x640."""
+        stride = int(max(self.model.stride))
+        h, w = img.shape[:2]
+        r = self.img_size / max(h, w)
+        return (int(np.ceil(round(h * r) / stride) * stride), int(np.ceil(round(w * r) / stride) * stride))
+
+    def _preprocess(self, images: list[np.ndarray], shape: tuple[int, int]) -> tuple[torch.Tensor, list[tuple]]:
         from yolov5.utils.augmentations import letterbox
 
         batch, pads = [], []
         for img in images:
-            boxed, ratio, pad = letterbox(img, self.img_size, auto=False, stride=int(max(self.model.stride)))
+            boxed, ratio, pad = letterbox(img, shape, auto=False, scaleup=True)
             batch.append(np.ascontiguousarray(boxed.transpose(2, 0, 1)))
             pads.append((ratio, pad))
         x = torch.from_numpy(np.stack(batch)).to(self.device, non_blocking=True)
@@ -90,26 +98,37 @@ class Yolov5Predictor(Predictor):
 
     @torch.inference_mode()
     def predict(self, images: list[np.ndarray], *, dense: bool = False) -> list[Prediction]:
+        """Images of the same letterboxed shape share a forward pass, at most batch_size at a time."""
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, img in enumerate(images):
+            groups.setdefault(self._shape(img), []).append(i)
+        out: list[Prediction | None] = [None] * len(images)
+        for shape, indices in groups.items():
+            for start in range(0, len(indices), self.batch_size):
+                chunk = indices[start:start + self.batch_size]
+                for i, pred in zip(chunk, self._forward([images[i] for i in chunk], shape, dense), strict=True):
+                    out[i] = pred
+        return [p for p in out if p is not None]
+
+    def _forward(self, chunk: list[np.ndarray], shape: tuple[int, int], dense: bool) -> list[Prediction]:
         from yolov5.utils.general import non_max_suppression, scale_boxes
 
-        out: list[Prediction] = []
-        for start in range(0, len(images), self.batch_size):
-            chunk = images[start:start + self.batch_size]
-            x, pads = self._preprocess(chunk)
-            decoded, raw = self.model(x)[:2]
-            dets = non_max_suppression(decoded, self.conf_thres, self.iou_thres, max_det=MAX_DET)
-            maps = _dense_maps(raw) if dense else None
-            for i, (img, det) in enumerate(zip(chunk, dets, strict=True)):
-                h, w = img.shape[:2]
-                det = det.float()
-                if len(det):
-                    det[:, :4] = scale_boxes(x.shape[2:], det[:, :4], (h, w), ratio_pad=pads[i])
-                det = det.cpu().numpy()
-                out.append(Prediction(
-                    image_size=(h, w), boxes=det[:, :4], scores=det[:, 4], class_ids=det[:, 5].astype(np.int64),
-                    dense_class_probs=[m[i] for m in maps] if maps is not None else None,
-                    input_size=tuple(x.shape[2:]) if maps is not None else None))
-        return out
+        x, pads = self._preprocess(chunk, shape)
+        decoded, raw = self.model(x)[:2]
+        dets = non_max_suppression(decoded, self.conf_thres, self.iou_thres, max_det=MAX_DET)
+        maps = _dense_maps(raw) if dense else None
+        preds = []
+        for i, (img, det) in enumerate(zip(chunk, dets, strict=True)):
+            h, w = img.shape[:2]
+            det = det.float()
+            if len(det):
+                det[:, :4] = scale_boxes(x.shape[2:], det[:, :4], (h, w), ratio_pad=pads[i])
+            det = det.cpu().numpy()
+            preds.append(Prediction(
+                image_size=(h, w), boxes=det[:, :4], scores=det[:, 4], class_ids=det[:, 5].astype(np.int64),
+                dense_class_probs=[m[i] for m in maps] if maps is not None else None,
+                input_size=tuple(x.shape[2:]) if maps is not None else None))
+        return preds
 
 
 def _dense_maps(raw: list[torch.Tensor]) -> list[torch.Tensor]:
