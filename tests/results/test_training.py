@@ -71,3 +71,11 @@ def test_preferred_stage_wins_ties(tmp_path):
     assert r.best_stage().name == "best"
     make_stage(r, "epoch_3", {"mAP": 0.1}, 6)
     assert r.best_stage().name == "epoch_3"
+
+
+def test_reload_takes_stages_written_elsewhere(tmp_path):
+    writer, reader = TrainingResult(tmp_path), TrainingResult(tmp_path)
+    make_stage(writer, "best", {"mAP": 0.3}, 1)
+    assert reader.stages == {}
+    reader.reload()
+    assert reader.best_stage().name == "best" and reader.best_stage().metrics["mAP"] == 0.3

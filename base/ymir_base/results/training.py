@@ -133,6 +133,12 @@ class TrainingResult:
             return
         write_text_atomic(self.result_file, yaml.safe_dump(self.as_dict(), sort_keys=False, allow_unicode=True))
 
+    def reload(self) -> None:
+        """Take the stages another process (a DDP rank) wrote to result.yaml."""
+        fresh = self.load(self.models_dir, self.object_type)
+        self.stages, self.attachments = fresh.stages, fresh.attachments
+        self.evaluate_config = fresh.evaluate_config or self.evaluate_config
+
     @classmethod
     def load(cls, models_dir: Path, object_type: int = 2) -> TrainingResult:
         """Re-open an earlier (killed) run's result.yaml, keeping only stages whose files exist."""

@@ -48,7 +48,7 @@ def train(ctx: TaskContext, dataset: Dataset, monitor: Monitor, result: Training
         data_yaml = write_yolo_dataset(dataset, ctx.work_dir / "yolo-data")
     if ctx.gpu_count > 1 and not distributed_child:
         _launch_ddp(ctx)
-        result.__dict__.update(TrainingResult.load(ctx.models_out, ctx.object_type).__dict__)
+        result.reload()  # the ranks wrote the stages
     else:
         _train_here(ctx, dataset, data_yaml, monitor, result)
     if is_rank_zero() and result.stages and not distributed_child:
