@@ -79,3 +79,15 @@ def test_reload_takes_stages_written_elsewhere(tmp_path):
     assert reader.stages == {}
     reader.reload()
     assert reader.best_stage().name == "best" and reader.best_stage().metrics["mAP"] == 0.3
+
+
+def test_expose_top_level_replaces_the_link(tmp_path):
+    r = TrainingResult(tmp_path)
+    (r.stage_dir("best") / "best.pt").write_bytes(b"one")
+    r.expose_top_level("best", "best.pt")
+    assert (tmp_path / "best.pt").read_bytes() == b"one"
+    (tmp_path / "best" / "best.pt").unlink()
+    (tmp_path / "best" / "best.pt").write_bytes(b"two")
+    r.expose_top_level("best", "best.pt")
+    assert (tmp_path / "best.pt").read_bytes() == b"two"
+    assert not list(tmp_path.glob(".*.tmp"))

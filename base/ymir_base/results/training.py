@@ -8,7 +8,9 @@ any moment leaves a valid file that lists only files that exist.
 from __future__ import annotations
 
 import math
+import os
 import re
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +73,18 @@ class TrainingResult:
         self._prune()
         self.write()
         return stage
+
+    def expose_top_level(self, name: str, filename: str) -> None:
+        """Link a stage file at the top of /out/models too: the official verifier passes only
+        top-level files of /out/models to the next task (protocol §9.5). Replaced atomically."""
+        source = self.models_dir / name / filename
+        tmp = self.models_dir / f".{filename}.tmp"
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
+        os.replace(tmp, self.models_dir / filename)
 
     def add_attachment(self, section: str, files: list[str | Path]) -> None:
         folder = self.models_dir / "attachments" / section

@@ -12,7 +12,6 @@ import logging
 import math
 import os
 import shlex
-import shutil
 import socket
 import subprocess
 import sys
@@ -222,14 +221,8 @@ class _Reporter:
         tmp = folder / f".{filename}.tmp"
         strip_optimizer(str(checkpoint), str(tmp))
         os.replace(tmp, folder / filename)
-        if top_level:  # the verifier passes only top-level files of /out/models to the next task
-            link_tmp = self.result.models_dir / f".{filename}.tmp"
-            link_tmp.unlink(missing_ok=True)
-            try:
-                os.link(folder / filename, link_tmp)
-            except OSError:
-                shutil.copyfile(folder / filename, link_tmp)
-            os.replace(link_tmp, self.result.models_dir / filename)
+        if top_level:
+            self.result.expose_top_level(name, filename)
         self.result.add_stage(name, [filename], dict(self.metrics))
         LOG.info("stage %s saved (%s)", name, ", ".join(f"{k} {v:.4f}" for k, v in self.metrics.items()))
 
