@@ -107,9 +107,8 @@ def predict_candidates(ctx: TaskContext, backend: Backend, monitor: Monitor,
                 outcome.scores[asset] = float(scores[i]) if i is not None else UNREADABLE_SCORE
             if ctx.env.run_infer:
                 pred = preds[i] if (i is not None and preds is not None) else None
-                outcome.infer[name] = infer_results.detection_result(
-                    {name: pred}, class_names, with_angle=with_angle,
-                    legacy=not ctx.env.new_protocol)["detection"][name]
+                outcome.infer[name] = infer_results.detection_entry(
+                    pred, class_names, with_angle=with_angle, legacy=not ctx.env.new_protocol)
         done += len(batch)
         monitor.progress(done / max(1, len(candidates)))
     return outcome
@@ -151,9 +150,10 @@ def merge_shards(ctx: TaskContext, world: int) -> PredictionOutcome:
         unreadable += data["unreadable"]
     order = read_candidates(ctx.env.input.candidate_index_file, ctx.mapper)
     names = [c.rsplit("/", 1)[-1] for c in order]
+    bad = set(unreadable)
     return PredictionOutcome(scores={c: scores[c] for c in order if c in scores},
                              infer={n: infer[n] for n in names if n in infer},
-                             unreadable=[c for c in order if c in set(unreadable)])
+                             unreadable=[c for c in order if c in bad])
 
 
 def write_outputs(ctx: TaskContext, outcome: PredictionOutcome) -> None:

@@ -68,7 +68,7 @@ def run_task(image: str, in_dir: Path, out_dir: Path, overrides: dict[str, Any] 
         if is_rank_zero() and "WORLD_SIZE" not in os.environ:
             monitor.done()
         return 0
-    except BaseException as exc:
+    except BaseException as exc:  # every failure, even a library's sys.exit, must reach monitor.txt
         code, message = classify_exception(exc)
         details = traceback.format_exception(exc)
         LOG.error("task failed with code %d: %s\n%s", code, message, "".join(details))

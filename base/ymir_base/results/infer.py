@@ -41,14 +41,19 @@ def detection_boxes(pred: Prediction, class_names: Sequence[str], *, with_angle:
     return {"annotations" if legacy else "boxes": out}
 
 
+def detection_entry(pred: Prediction | None, class_names: Sequence[str], *, with_angle: bool = False,
+                    legacy: bool = False) -> dict[str, list[dict[str, Any]]]:
+    """One image's entry; an unreadable image (None) gets an empty box list."""
+    if pred is None:
+        return {"annotations" if legacy else "boxes": []}
+    return detection_boxes(pred, class_names, with_angle=with_angle, legacy=legacy)
+
+
 def detection_result(predictions: Mapping[str, Prediction | None], class_names: Sequence[str], *,
                      with_angle: bool = False, legacy: bool = False) -> dict[str, Any]:
     """``predictions`` maps every candidate basename to its prediction (None: unreadable)."""
-    key = "annotations" if legacy else "boxes"
-    return {"detection": {
-        name: detection_boxes(p, class_names, with_angle=with_angle, legacy=legacy) if p is not None else {key: []}
-        for name, p in predictions.items()
-    }}
+    return {"detection": {name: detection_entry(p, class_names, with_angle=with_angle, legacy=legacy)
+                          for name, p in predictions.items()}}
 
 
 def coco_result(predictions: Mapping[str, Prediction | None], class_names: Sequence[str], *,

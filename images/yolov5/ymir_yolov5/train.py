@@ -56,9 +56,8 @@ def train(ctx: TaskContext, dataset: Dataset, monitor: Monitor, result: Training
 
 def _train_here(ctx: TaskContext, dataset: Dataset, data_yaml: Path, monitor: Monitor,
                 result: TrainingResult) -> None:
-    from yolov5.utils.callbacks import Callbacks
-
     from yolov5 import train as y5train
+    from yolov5.utils.callbacks import Callbacks
 
     resume = _resumable_checkpoint(ctx)
     if resume == "finished":
