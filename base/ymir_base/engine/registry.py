@@ -13,6 +13,8 @@ from ymir_base.protocol.params import ParamSchema
 
 BACKENDS = {
     "yolov5": "ymir_yolov5.backend:Yolov5Backend",
+    "mmdet": "ymir_mmdet.backend:MmdetBackend",
+    "mmyolo": "ymir_mmyolo.backend:MmyoloBackend",
 }
 
 

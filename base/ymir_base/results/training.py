@@ -74,6 +74,13 @@ class TrainingResult:
         self.write()
         return stage
 
+    def remove_stage(self, name: str) -> None:
+        """Drop a stage that is no longer kept and delete its folder."""
+        if self.stages.pop(name, None) is None:
+            return
+        self.write()
+        shutil.rmtree(self.models_dir / name, ignore_errors=True)
+
     def expose_top_level(self, name: str, filename: str) -> None:
         """Link a stage file at the top of /out/models too: the official verifier passes only
         top-level files of /out/models to the next task (protocol §9.5). Replaced atomically."""

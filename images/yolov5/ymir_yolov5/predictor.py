@@ -7,13 +7,13 @@ The same pass can return ALDD's dense maps: the Detect head's raw per-level outp
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ymir_base.engine.backend import Predictor
+from ymir_base.engine.device import select_device
 from ymir_base.errors import ModelError
 from ymir_base.prediction import AUGMENTED_PREDICT, BOXES, DENSE_CLASS_PROBS, Prediction
 from ymir_base.protocol.context import TaskContext
@@ -21,18 +21,6 @@ from ymir_yolov5 import runtime
 
 LOG = logging.getLogger(__name__)
 MAX_DET = 300
-
-
-def select_device(ctx: TaskContext) -> torch.device:
-    if os.environ.get("YMIR_DEVICE"):
-        return torch.device(os.environ["YMIR_DEVICE"])
-    if ctx.gpu_ids:
-        if not torch.cuda.is_available():
-            from ymir_base.errors import NoGpuError
-
-            raise NoGpuError(f"config gpu_id '{ctx.config.get('gpu_id')}' asks for a GPU but CUDA sees none")
-        return torch.device("cuda", 0)
-    return torch.device("cpu")
 
 
 class Yolov5Predictor(Predictor):

@@ -12,8 +12,6 @@ import logging
 import math
 import os
 import shlex
-import socket
-import subprocess
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +23,7 @@ import yaml
 
 from ymir_base.data.convert.yolo import write_yolo_dataset
 from ymir_base.data.types import Dataset
+from ymir_base.engine.ddp import launch_torchrun
 from ymir_base.errors import ConfigError, ModelError, NanError
 from ymir_base.monitor import Monitor, is_rank_zero
 from ymir_base.protocol.context import TaskContext
@@ -46,7 +45,7 @@ def train(ctx: TaskContext, dataset: Dataset, monitor: Monitor, result: Training
     if not (distributed_child and data_yaml.is_file()):
         data_yaml = write_yolo_dataset(dataset, ctx.work_dir / "yolo-data")
     if ctx.gpu_count > 1 and not distributed_child:
-        _launch_ddp(ctx)
+        launch_torchrun(ctx.gpu_count)
         result.reload()  # the ranks wrote the stages
     else:
         _train_here(ctx, dataset, data_yaml, monitor, result)
@@ -254,16 +253,3 @@ def export_onnx(ctx: TaskContext, result: TrainingResult) -> None:
         LOG.info("exported %s to ONNX (opset %s)", weights.name, ctx.config["opset"])
     except Exception as exc:  # the trained model stands without its ONNX copy
         LOG.warning("ONNX export of %s failed: %s", weights, exc)
-
-
-def _launch_ddp(ctx: TaskContext) -> None:
-    """Re-run this very command under torchrun, one process per GPU (yolov5's DDP mode)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node",
-           str(ctx.gpu_count), "--master_port", str(port), *sys.argv]
-    LOG.info("launching DDP training: %s", " ".join(cmd))
-    code = subprocess.call(cmd)
-    if code:
-        raise RuntimeError(f"DDP training exited with code {code}; see the rank logs above")

@@ -1,0 +1,255 @@
+"""Build MMEngine run configs from an upstream config file and the task's hyper-parameters.
+
+Every OpenMMLab image trains from the upstream package's own config file. This module points its
+dataset sections at our COCO files and ``class_names``, applies the YMIR hyper-parameters
+(batch size, workers, epochs, evaluation interval, input size) and the user's ``cfg_options``,
+and removes what would reach the network (``Pretrained`` initialisers with URLs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from mmengine.config import Config, ConfigDict, DictAction
+
+from ymir_base.errors import ConfigError
+
+LOG = logging.getLogger(__name__)
+
+# keys of pipeline transforms and batch augments that hold pixel sizes
+SIZE_KEYS = frozenset({"img_scale", "scale", "crop_size", "size", "img_size", "random_size_range", "border"})
+# sections of a config where those keys are sizes (the model's own ``size`` keys are not)
+SIZE_SECTIONS = ("train_dataloader", "val_dataloader", "test_dataloader", "custom_hooks", "train_pipeline",
+                 "test_pipeline")
+STRIDE = 32
+
+
+def load_config(path: Path) -> Config:
+    try:
+        return Config.fromfile(str(path))
+    except Exception as exc:
+        raise ConfigError(f"cannot read the OpenMMLab config {path}: {type(exc).__name__}: {exc}") from exc
+
+
+def walk(node: Any) -> Iterator[dict]:
+    """Every dict inside ``node`` (itself included), depth first."""
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from walk(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            yield from walk(value)
+
+
+# ---- classes and datasets -------------------------------------------------------------------
+def set_num_classes(model_cfg: dict, num_classes: int) -> None:
+    """Every ``num_classes`` of the model (heads, head modules, assigners) becomes ours."""
+    for d in walk(model_cfg):
+        if "num_classes" in d:
+            d["num_classes"] = num_classes
+
+
+def strip_pretrained(model_cfg: dict) -> int:
+    """Remove initialisers that download weights (``init_cfg=Pretrained`` with a URL, and
+    ``pretrained=`` URLs); YMIR runs offline. Returns how many were removed."""
+    removed = 0
+    for d in walk(model_cfg):
+        init = d.get("init_cfg")
+        if isinstance(init, dict) and init.get("type") == "Pretrained" and _is_remote(init.get("checkpoint")):
+            d.pop("init_cfg")
+            removed += 1
+        if _is_remote(d.get("pretrained")):
+            d["pretrained"] = None
+            removed += 1
+    return removed
+
+
+def _is_remote(value: Any) -> bool:
+    return isinstance(value, str) and "://" in value
+
+
+def dataset_leaves(dataset_cfg: dict) -> list[dict]:
+    """The innermost datasets (those with an ``ann_file``) under wrappers like MultiImageMixDataset."""
+    return [d for d in walk(dataset_cfg) if "ann_file" in d and "type" in d]
+
+
+def point_dataset(dataset_cfg: dict, ann_file: Path, class_names: list[str]) -> None:
+    leaves = dataset_leaves(dataset_cfg)
+    if not leaves:
+        raise ConfigError("the OpenMMLab config has no dataset with an ann_file to point at the YMIR data")
+    for leaf in leaves:
+        leaf.update(data_root="", ann_file=str(ann_file), data_prefix={"img": ""},
+                    metainfo={"classes": tuple(class_names)})
+        leaf.pop("indices", None)
+
+
+def set_evaluator(evaluator: dict | list, ann_file: Path, metric: str) -> None:
+    for ev in evaluator if isinstance(evaluator, list) else [evaluator]:
+        ev.update(ann_file=str(ann_file), metric=metric, format_only=False)
+        ev.pop("outfile_prefix", None)
+
+
+# ---- sizes and schedule ---------------------------------------------------------------------
+def test_size(cfg: Config) -> int:
+    """The longest input side of the config's test pipeline (what inference runs at)."""
+    loader = cfg.get("test_dataloader") or cfg.get("val_dataloader") or {}
+    sizes = [max(abs(int(v)) for v in _as_pair(d[k]))
+             for d in walk(loader.get("dataset", {}).get("pipeline", []))
+             for k in ("scale", "img_scale") if k in d and _as_pair(d[k])]
+    return max(sizes) if sizes else 640
+
+
+def _as_pair(value: Any) -> tuple[int, ...]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value,)
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, int) and not isinstance(v, bool)
+                                                          for v in value):
+        return tuple(value)
+    return ()
+
+
+def resize(cfg: Config, img_size: int) -> None:
+    """Scale every pixel size of the pipelines, batch augments and pipeline-switch hooks so
+    that inference runs at ``img_size``; training sizes keep their ratio to the test size."""
+    if img_size <= 0:
+        return
+    factor = img_size / test_size(cfg)
+
+    def scaled(v: int) -> int:
+        if abs(v) < STRIDE:
+            return max(1, round(v * factor)) if v > 0 else round(v * factor)
+        return int(round(v * factor / STRIDE) * STRIDE) or (STRIDE if v > 0 else -STRIDE)
+
+    def scale_dict(d: dict) -> None:
+        for key in SIZE_KEYS & d.keys():
+            value = _as_pair(d[key])
+            if not value:
+                continue
+            if key == "random_size_range" and max(value) < STRIDE:  # in units of 32 px (YOLOX style)
+                new = tuple(max(1, round(v * factor)) for v in value)
+            else:
+                new = tuple(scaled(v) for v in value)
+            d[key] = new[0] if isinstance(d[key], int) else type(d[key])(new)
+
+    for section in SIZE_SECTIONS:
+        for d in walk(cfg.get(section)):
+            scale_dict(d)
+    preprocessor = cfg.model.get("data_preprocessor", {})
+    for d in walk(preprocessor.get("batch_augments") or []):
+        scale_dict(d)
+
+
+def set_max_epochs(cfg: Config, max_epochs: int) -> None:
+    """Stretch the config's epoch schedule (LR schedulers, pipeline switches, YOLO LR hooks) to
+    ``max_epochs``, keeping its shape."""
+    original = int(cfg.train_cfg.get("max_epochs") or max_epochs)
+    factor = max_epochs / original
+
+    def at(epoch: int) -> int:
+        return max_epochs if epoch >= original else round(epoch * factor)
+
+    schedulers = cfg.get("param_scheduler") or []
+    for sch in schedulers if isinstance(schedulers, list) else [schedulers]:
+        if not sch.get("by_epoch", True):
+            continue
+        begin = at(int(sch.get("begin", 0)))
+        if "end" in sch:
+            sch["end"] = max(begin + 1, at(int(sch["end"])))
+        sch["begin"] = begin
+        if "T_max" in sch:
+            sch["T_max"] = max(1, at(int(sch["T_max"])))
+    hooks = list((cfg.get("default_hooks") or {}).values()) + list(cfg.get("custom_hooks") or [])
+    for hook in hooks:
+        if not isinstance(hook, dict):
+            continue
+        for key in ("max_epochs", "total_epochs"):
+            if key in hook:
+                hook[key] = max_epochs
+        if "switch_epoch" in hook:
+            hook["switch_epoch"] = min(max_epochs - 1, at(int(hook["switch_epoch"])))
+        if "num_last_epochs" in hook:
+            hook["num_last_epochs"] = max(1, min(max_epochs, round(hook["num_last_epochs"] * factor)))
+    cfg.train_cfg["max_epochs"] = max_epochs
+    if "max_epochs" in cfg:
+        cfg["max_epochs"] = max_epochs
+
+
+# ---- user options ---------------------------------------------------------------------------
+def parse_cfg_options(text: str, key: str = "cfg_options") -> dict[str, Any]:
+    """``a.b=1 c=[1,2]`` -> {'a.b': 1, 'c': [1, 2]}, parsed exactly like MMEngine's tools."""
+    parser = _ErrorParser(key)
+    parser.add_argument("--cfg-options", nargs="+", action=DictAction, default={})
+    try:
+        tokens = shlex.split(str(text or ""))
+    except ValueError as exc:
+        raise ConfigError(f"config key '{key}': {exc} in {text!r}") from None
+    if not tokens:
+        return {}
+    if any("=" not in t for t in tokens):
+        raise ConfigError(f"config key '{key}': expected KEY=VALUE pairs separated by spaces, got {text!r}")
+    return dict(parser.parse_args(["--cfg-options", *tokens]).cfg_options)
+
+
+def merge_options(cfg: Config, options: dict[str, Any], key: str = "cfg_options") -> None:
+    if not options:
+        return
+    try:
+        cfg.merge_from_dict(options)
+    except Exception as exc:
+        raise ConfigError(f"config key '{key}': cannot apply {options}: {exc}") from exc
+    LOG.info("%s applied: %s", key, options)
+
+
+def parse_args_options(text: str) -> argparse.Namespace:
+    """The options of OpenMMLab's ``tools/train.py`` that make sense inside YMIR; the config,
+    work dir and launcher are the image's own."""
+    parser = _ErrorParser("args_options")
+    parser.add_argument("--amp", action="store_true", help="automatic mixed precision")
+    parser.add_argument("--auto-scale-lr", action="store_true", help="scale the LR to the batch size")
+    parser.add_argument("--resume", nargs="?", const="auto", default=None, help="resume a checkpoint")
+    parser.add_argument("--cfg-options", nargs="+", action=DictAction, default={})
+    try:
+        tokens = shlex.split(str(text or ""))
+    except ValueError as exc:
+        raise ConfigError(f"config key 'args_options': {exc} in {text!r}") from None
+    return parser.parse_args(tokens)
+
+
+class _ErrorParser(argparse.ArgumentParser):
+    """argparse that raises ConfigError naming the YMIR key instead of exiting."""
+
+    def __init__(self, key: str):
+        super().__init__(prog=key, add_help=False)
+        self.key = key
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise ConfigError(f"config key '{self.key}': {message} (supported: --amp, --auto-scale-lr, "
+                          "--resume [CHECKPOINT], --cfg-options KEY=VALUE ...)" if self.key == "args_options"
+                          else f"config key '{self.key}': {message}")
+
+
+# ---- inference ------------------------------------------------------------------------------
+def inference_pipeline(cfg: Config, scope: str) -> list[dict]:
+    """The test pipeline reading arrays instead of files, without annotation loading."""
+    pipeline = [dict(t) for t in cfg.test_dataloader.dataset.pipeline
+                if not str(t.get("type", "")).endswith("LoadAnnotations")]
+    first = str(pipeline[0].get("type", ""))
+    if not first.endswith("LoadImageFromFile"):
+        raise ConfigError(f"the test pipeline starts with {first}, expected LoadImageFromFile")
+    pipeline[0] = {"type": "LoadImageFromNDArray" if scope == "mmdet" else "mmdet.LoadImageFromNDArray"}
+    return pipeline
+
+
+def as_plain(value: Any) -> Any:
+    """ConfigDicts and tuples -> plain dicts and lists (for logs and comparisons)."""
+    if isinstance(value, (dict, ConfigDict)):
+        return {k: as_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [as_plain(v) for v in value]
+    return value

@@ -1,0 +1,93 @@
+"""The MMEngine hook that reports a training run to YMIR.
+
+Every evaluation becomes a stage ``epoch_<n>`` (its weights, EMA included, and the run config),
+and the best one so far is also the stage ``best``; only the ``max_keep_checkpoints`` latest
+epoch stages are kept. Progress and NaN losses are reported after every iteration.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from mmengine.hooks import Hook
+
+from ymir_base.errors import NanError
+from ymir_base.monitor import Monitor, is_rank_zero
+from ymir_base.results.training import TrainingResult
+
+LOG = logging.getLogger(__name__)
+STAGE_BEST = "best"
+CONFIG_NAME = "config.py"
+# COCO bbox mAP@[.5:.95] is YMIR's detection mAP; the other numbers go to the log and tensorboard
+MAIN_METRIC_SUFFIX = "bbox_mAP"
+
+
+class YmirReportHook(Hook):
+    priority = "LOW"  # after EMAHook has swapped the live weights back
+
+    def __init__(self, monitor: Monitor, result: TrainingResult, config_file: Path, keep: int):
+        self.monitor, self.result = monitor, result
+        self.config_file = Path(config_file)
+        self.keep = keep
+        best = result.stages.get(STAGE_BEST)
+        self.best_map = best.metrics.get("mAP", 0.0) if best else -1.0
+        self.epoch_stages = sorted((s for s in result.stages if s.startswith("epoch_")),
+                                   key=lambda s: int(s.split("_")[1]))
+        result.preferred_stage = STAGE_BEST
+        result.evaluate_config = {"iou_thr": 0.5, "conf_thr": 0.001}
+
+    def after_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None) -> None:
+        loss = (outputs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise NanError(f"training loss became NaN/inf at iteration {runner.iter + 1}: check for degenerate "
+                           "boxes, or lower the learning rate (cfg_options optim_wrapper.optimizer.lr=...)")
+        self.monitor.progress(0.95 * (runner.iter + 1) / max(1, runner.max_iters))
+
+    def after_val_epoch(self, runner: Any, metrics: dict[str, float] | None = None) -> None:
+        if not is_rank_zero():
+            return
+        metrics = metrics or {}
+        value = next((float(v) for k, v in metrics.items() if k.endswith(MAIN_METRIC_SUFFIX)), 0.0)
+        value = min(1.0, max(0.0, value)) if math.isfinite(value) else 0.0
+        stage_metrics = {"mAP": value}
+        epoch = int(runner.epoch)
+        name = f"epoch_{epoch}"
+        weights = self._save(runner, name)
+        self.result.add_stage(name, [weights.name, CONFIG_NAME], stage_metrics)
+        self.epoch_stages = [s for s in self.epoch_stages if s != name] + [name]
+        if value > self.best_map:
+            self.best_map = value
+            self._copy_stage(name, weights, STAGE_BEST)
+            self.result.add_stage(STAGE_BEST, [f"{STAGE_BEST}.pth", CONFIG_NAME], stage_metrics)
+        while self.keep >= 0 and len(self.epoch_stages) > self.keep:
+            self.result.remove_stage(self.epoch_stages.pop(0))
+        self.monitor.progress(0.95 * epoch / max(1, runner.max_epochs))
+        LOG.info("epoch %d: COCO bbox mAP %.4f (best %.4f); %s", epoch, value, self.best_map,
+                 ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
+
+    def _save(self, runner: Any, name: str) -> Path:
+        """The model weights (EMA swapped in by EMAHook.before_save_checkpoint), no optimizer."""
+        folder = self.result.stage_dir(name)
+        tmp_name = f".{name}.pth.tmp"
+        runner.save_checkpoint(str(folder), tmp_name, save_optimizer=False, save_param_scheduler=False)
+        os.replace(folder / tmp_name, folder / f"{name}.pth")
+        shutil.copyfile(self.config_file, folder / CONFIG_NAME)
+        return folder / f"{name}.pth"
+
+    def _copy_stage(self, source: str, weights: Path, target: str) -> None:
+        folder = self.result.stage_dir(target)
+        for src, dst in ((weights, f"{target}.pth"), (self.result.models_dir / source / CONFIG_NAME, CONFIG_NAME)):
+            tmp = folder / f".{dst}.tmp"
+            tmp.unlink(missing_ok=True)
+            try:
+                os.link(src, tmp)
+            except OSError:
+                shutil.copyfile(src, tmp)
+            os.replace(tmp, folder / dst)
+        self.result.expose_top_level(target, f"{target}.pth")
+        self.result.expose_top_level(target, CONFIG_NAME)

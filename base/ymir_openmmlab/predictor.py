@@ -1,0 +1,156 @@
+"""Batched inference of an OpenMMLab detector: the model's own test pipeline and data
+preprocessor, one forward pass per batch, the head's own box decoding and NMS.
+
+The same pass gives ALDD its dense maps: the head's per-level class logits ``[B, A*C, h, w]``
+(times the objectness ``[B, A, h, w]`` of YOLOX, YOLOv5 and YOLOv7) become probability maps
+``[A, C, h, w]`` per image.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from mmengine.config import Config
+
+from ymir_base.engine.backend import Predictor
+from ymir_base.engine.device import select_device
+from ymir_base.errors import ModelError
+from ymir_base.prediction import AUGMENTED_PREDICT, BOXES, DENSE_CLASS_PROBS, Prediction
+from ymir_base.protocol.context import TaskContext
+from ymir_openmmlab import config as mmcfg
+
+LOG = logging.getLogger(__name__)
+
+
+class OpenMMLabPredictor(Predictor):
+    capabilities = frozenset({BOXES, DENSE_CLASS_PROBS, AUGMENTED_PREDICT})
+
+    def __init__(self, cfg: Config, checkpoint: Path, *, device: torch.device, conf_threshold: float,
+                 batch_size: int, class_names: list[str] | None = None, img_size: int = 0):
+        from mmengine.dataset import Compose
+        from mmengine.registry import DefaultScope, init_default_scope
+        from mmengine.runner import load_checkpoint
+
+        self.scope = str(cfg.get("default_scope") or "mmdet")
+        init_default_scope(self.scope)
+        registry = _models_registry(self.scope)
+        mmcfg.strip_pretrained(cfg.model)
+        mmcfg.resize(cfg, img_size)
+        cfg.model.test_cfg = dict(cfg.model.get("test_cfg") or {}, score_thr=conf_threshold)
+        try:
+            self.model = registry.build(cfg.model)
+            ckpt = load_checkpoint(self.model, str(checkpoint), map_location="cpu", strict=True)
+        except Exception as exc:
+            raise ModelError(f"cannot load the {self.scope} model {checkpoint} with its config: "
+                             f"{type(exc).__name__}: {exc}") from exc
+        self.device = device
+        self.model.to(device).eval()
+        self.pipeline = Compose(mmcfg.inference_pipeline(cfg, self.scope))
+        self._scope_name = DefaultScope.get_current_instance().scope_name
+        self.batch_size = batch_size
+        self.num_classes = int(self.model.bbox_head.num_classes)
+        meta_classes = list((ckpt.get("meta") or {}).get("dataset_meta", {}).get("classes") or [])
+        self.class_names = _class_names(class_names, meta_classes, self.num_classes)
+        LOG.info("loaded %s (%s) on %s, classes %s, score threshold %s", checkpoint, type(self.model).__name__,
+                 device, self.class_names, conf_threshold)
+
+    @classmethod
+    def from_context(cls, ctx: TaskContext) -> OpenMMLabPredictor:
+        weights = ctx.require_model_files((".pth",))[0]
+        cfg = model_config(weights, ctx.model_files((".py",)))
+        mmcfg.merge_options(cfg, mmcfg.parse_cfg_options(str(ctx.config.get("cfg_options") or "")))
+        c = ctx.config
+        return cls(cfg, weights, device=select_device(ctx), conf_threshold=float(c.get("conf_threshold", 0.2)),
+                   batch_size=int(c.get("samples_per_gpu", 8)), class_names=ctx.class_names,
+                   img_size=int(c.get("img_size") or 0))
+
+    @torch.inference_mode()
+    def predict(self, images: list[np.ndarray], *, dense: bool = False) -> list[Prediction]:
+        out: list[Prediction] = []
+        for start in range(0, len(images), self.batch_size):
+            out += self._forward(images[start:start + self.batch_size], dense)
+        return out
+
+    def _forward(self, chunk: list[np.ndarray], dense: bool) -> list[Prediction]:
+        from mmengine.dataset import pseudo_collate
+        from mmengine.registry import DefaultScope
+
+        with DefaultScope.overwrite_default_scope(self._scope_name):
+            # OpenMMLab pipelines read BGR, as cv2 does; the preprocessor turns it to RGB
+            data = [self.pipeline({"img": np.ascontiguousarray(img[..., ::-1]), "img_id": i})
+                    for i, img in enumerate(chunk)]
+        batch = self.model.data_preprocessor(pseudo_collate(data), False)
+        inputs, samples = batch["inputs"], batch["data_samples"]
+        head = self.model.bbox_head
+        outs = head(self.model.extract_feat(inputs))
+        metas = [s.metainfo for s in samples]
+        results = head.predict_by_feat(*outs, batch_img_metas=metas, rescale=True)
+        maps = dense_maps(outs, self.num_classes) if dense else None
+        preds = []
+        for i, (img, res) in enumerate(zip(chunk, results, strict=True)):
+            h, w = img.shape[:2]
+            boxes = res.bboxes.float().cpu().numpy().reshape(-1, 4)
+            boxes[:, 0::2] = boxes[:, 0::2].clip(0, w)
+            boxes[:, 1::2] = boxes[:, 1::2].clip(0, h)
+            preds.append(Prediction(
+                image_size=(h, w), boxes=boxes, scores=res.scores.float().cpu().numpy(),
+                class_ids=res.labels.cpu().numpy().astype(np.int64),
+                dense_class_probs=[m[i] for m in maps] if maps is not None else None,
+                input_size=tuple(inputs.shape[2:]) if maps is not None else None))
+        return preds
+
+
+def dense_maps(outs: tuple[Any, ...], num_classes: int) -> list[torch.Tensor]:
+    """Per level ``[B, A, C, h, w]`` class probabilities (times objectness when the head has one)."""
+    cls_scores = outs[0]
+    objectness = outs[2] if len(outs) > 2 and outs[2] is not None else None
+    maps = []
+    for level, cls in enumerate(cls_scores):
+        b, channels, h, w = cls.shape
+        probs = cls.float().sigmoid().view(b, channels // num_classes, num_classes, h, w)
+        if objectness is not None:
+            probs = probs * objectness[level].float().sigmoid().view(b, -1, 1, h, w)
+        maps.append(probs)
+    return maps
+
+
+def model_config(weights: Path, config_files: list[Path]) -> Config:
+    """The run config saved next to the weights; else any config of the model package; else
+    the one MMEngine stored in the checkpoint's meta."""
+    beside = weights.parent / "config.py"
+    candidates = ([beside] if beside.is_file() else []) + list(config_files)
+    if candidates:
+        return mmcfg.load_config(candidates[0])
+    from mmengine.runner.checkpoint import _load_checkpoint
+
+    try:
+        meta = _load_checkpoint(str(weights), map_location="cpu").get("meta") or {}
+    except Exception as exc:
+        raise ModelError(f"cannot read {weights}: {type(exc).__name__}: {exc}") from exc
+    if not meta.get("cfg"):
+        raise ModelError(f"no config.py in the model package and none stored in {weights}")
+    return Config.fromstring(meta["cfg"], file_format=".py")
+
+
+def _models_registry(scope: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(f"{scope}.registry").MODELS
+    except ImportError as exc:
+        raise ModelError(f"the model's config is for {scope}, which this image does not have") from exc
+
+
+def _class_names(task: list[str] | None, checkpoint: list[str], num_classes: int) -> list[str]:
+    if task and len(task) == num_classes:
+        return list(task)
+    if task:
+        LOG.warning("config class_names %s do not match the model's %d classes; using the model's names",
+                    task, num_classes)
+    if len(checkpoint) == num_classes:
+        return checkpoint
+    return [f"class_{i}" for i in range(num_classes)]

@@ -1,0 +1,149 @@
+"""Training through MMEngine's Runner with the upstream config of the chosen model.
+
+The run lives in ``/out/work/mmengine``: the Runner's own checkpoint of the last epoch lets a
+run killed by YMIR resume when the same task starts again. Stages go to ``/out/models`` through
+:class:`~ymir_openmmlab.hooks.YmirReportHook`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mmengine.config import Config
+
+from ymir_base.data.convert.coco import write_coco_json
+from ymir_base.data.types import Dataset
+from ymir_base.engine.ddp import is_distributed_child, launch_torchrun
+from ymir_base.errors import ConfigError
+from ymir_base.monitor import Monitor
+from ymir_base.protocol.context import TaskContext
+from ymir_base.results.training import TrainingResult
+from ymir_openmmlab import config as mmcfg
+from ymir_openmmlab.hooks import YmirReportHook
+
+if TYPE_CHECKING:
+    from ymir_openmmlab.backend import OpenMMLabBackend
+
+LOG = logging.getLogger(__name__)
+TASK_MARKER = "ymir-task-id"
+FINISHED_MARKER = "ymir-finished"
+
+
+def run_dir(ctx: TaskContext) -> Path:
+    return ctx.work_dir / "mmengine"
+
+
+def train(backend: OpenMMLabBackend, ctx: TaskContext, dataset: Dataset, monitor: Monitor,
+          result: TrainingResult) -> None:
+    ann_dir = ctx.work_dir / "coco"
+    train_json, val_json = ann_dir / "train.json", ann_dir / "val.json"
+    if not (is_distributed_child() and train_json.is_file() and val_json.is_file()):
+        write_coco_json(dataset.train, ctx.class_names, train_json)
+        write_coco_json(dataset.val, ctx.class_names, val_json)
+    if ctx.gpu_count > 1 and not is_distributed_child():
+        launch_torchrun(ctx.gpu_count)
+        result.reload()  # rank 0 wrote the stages
+        return
+
+    work = run_dir(ctx)
+    state = _resume_state(ctx, work)
+    if state == "finished":
+        LOG.info("training of this task already finished in an earlier run; keeping its stages")
+        return
+    cfg = build_train_config(backend, ctx, train_json, val_json, work, resume=state == "resume")
+    work.mkdir(parents=True, exist_ok=True)
+    config_file = work / "config.py"
+    cfg.dump(str(config_file))
+    (work / TASK_MARKER).write_text(ctx.task_id)
+    (work / FINISHED_MARKER).unlink(missing_ok=True)
+
+    from mmengine.runner import Runner
+
+    runner = Runner.from_cfg(cfg)
+    keep = int(ctx.config.get("max_keep_checkpoints", 1))
+    runner.register_hook(YmirReportHook(monitor, result, config_file, keep), priority="LOW")
+    runner.train()
+    (work / FINISHED_MARKER).write_text(ctx.task_id)
+
+
+def _resume_state(ctx: TaskContext, work: Path) -> str | None:
+    marker = work / TASK_MARKER
+    if not (marker.is_file() and marker.read_text().strip() == ctx.task_id):
+        return None
+    finished = work / FINISHED_MARKER
+    if finished.is_file() and finished.read_text().strip() == ctx.task_id:
+        return "finished"
+    if (work / "last_checkpoint").is_file():
+        LOG.info("resuming the killed run of this task from %s", (work / "last_checkpoint").read_text().strip())
+        return "resume"
+    return None
+
+
+def build_train_config(backend: OpenMMLabBackend, ctx: TaskContext, train_json: Path, val_json: Path,
+                       work: Path, *, resume: bool = False) -> Config:
+    """The upstream config with YMIR's data, classes and hyper-parameters applied."""
+    cfg_in = ctx.config
+    cfg = mmcfg.load_config(backend.config_path(ctx))
+    names = ctx.class_names
+    cfg.work_dir = str(work)
+    cfg.launcher = "pytorch" if is_distributed_child() else "none"
+
+    mmcfg.set_num_classes(cfg.model, len(names))
+    removed = mmcfg.strip_pretrained(cfg.model)
+    if removed:
+        LOG.info("removed %d download-only pretrained initialiser(s) from the model config", removed)
+    mmcfg.point_dataset(cfg.train_dataloader.dataset, train_json, names)
+    metric = str(cfg_in.get("metric") or "bbox")
+    # the test sections stay (inference reads the test pipeline), pointed at the validation set
+    for loader, evaluator in ((cfg.val_dataloader, cfg.val_evaluator), (cfg.test_dataloader, cfg.test_evaluator)):
+        mmcfg.point_dataset(loader.dataset, val_json, names)
+        mmcfg.set_evaluator(evaluator, val_json, metric)
+
+    workers = int(cfg_in.get("workers_per_gpu", 4))
+    cfg.train_dataloader.batch_size = int(cfg_in.get("samples_per_gpu", cfg.train_dataloader.batch_size))
+    for loader in (cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader):
+        loader.num_workers = workers
+        loader.persistent_workers = workers > 0
+    cfg.train_cfg.val_interval = int(cfg_in.get("val_interval", 1))
+    cfg.train_cfg.pop("dynamic_intervals", None)
+    mmcfg.set_max_epochs(cfg, int(cfg_in.get("max_epochs", cfg.train_cfg.max_epochs)))
+    mmcfg.resize(cfg, int(cfg_in.get("img_size") or 0))
+
+    # the Runner's own checkpoint only serves to resume a killed run: one, every epoch
+    cfg.default_hooks.checkpoint = dict(type="CheckpointHook", interval=1, by_epoch=True, max_keep_ckpts=1,
+                                        save_last=True)
+    cfg.default_hooks.logger = dict(type="LoggerHook", interval=10)
+    cfg.visualizer.vis_backends = [dict(type="LocalVisBackend"),
+                                   dict(type="TensorboardVisBackend", save_dir=str(ctx.tensorboard_dir))]
+
+    args = mmcfg.parse_args_options(str(cfg_in.get("args_options") or ""))
+    if args.amp or ctx.gpu_ids:
+        if cfg.optim_wrapper.get("type", "OptimWrapper") == "OptimWrapper":
+            cfg.optim_wrapper.type = "AmpOptimWrapper"
+            cfg.optim_wrapper.loss_scale = "dynamic"
+    if args.auto_scale_lr:
+        if "auto_scale_lr" not in cfg:
+            raise ConfigError("config key 'args_options': --auto-scale-lr, but the model's config has no "
+                              "auto_scale_lr.base_batch_size")
+        cfg.auto_scale_lr.enable = True
+    mmcfg.merge_options(cfg, mmcfg.parse_cfg_options(str(cfg_in.get("cfg_options") or "")))
+    mmcfg.merge_options(cfg, dict(args.cfg_options), "args_options")
+
+    cfg.resume = False
+    cfg.load_from = None
+    if resume:
+        cfg.resume = True
+    elif args.resume:
+        cfg.resume = True
+        if args.resume != "auto":
+            path = ctx.host(args.resume)
+            if not path.is_file():
+                raise ConfigError(f"config key 'args_options': --resume {args.resume}: no such checkpoint")
+            cfg.load_from = str(path)
+    else:
+        weights = backend.initial_weights(ctx)
+        cfg.load_from = str(weights) if weights else None
+    return cfg
+
