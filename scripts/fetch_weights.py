@@ -8,6 +8,13 @@ A weights manifest (images/<image>/weights.yaml) is a YAML list of entries::
       sha256: "8b3b…"          # 64 lowercase hex digits, or null when no hash is known yet
       path: /weights/yolov5/yolov5s.pt
 
+An entry gives exactly one of ``sha256`` and ``sha256_prefix``. ``sha256_prefix`` (8 to 63
+lowercase hex digits) pins only the start of the hash: the download's sha256 must begin with it.
+It exists for OpenMMLab checkpoints, whose file names end in ``-<first 8 hex digits of the
+file's sha256>.pth``; for a download.openmmlab.com URL of that form the manifest is rejected
+unless the prefix (or the full sha256) agrees with the file name. A prefix counts as pinned, but
+it is a weaker check: the full computed hash is printed so that it can be pinned later.
+
 Usage::
 
     fetch_weights.py MANIFEST                    # download every file, verify, write atomically
@@ -16,7 +23,8 @@ Usage::
 
 A file already in place with the right hash is kept. A download whose hash differs is deleted and
 the run fails; so does any entry with ``sha256: null`` unless ``--allow-unpinned`` is given (its
-computed hash is then printed so that it can be pinned). Exit status: 0 done, 1 a download or a
+computed hash is then printed so that it can be pinned), and so does a download whose hash does
+not start with the entry's ``sha256_prefix``. Exit status: 0 done, 1 a download or a
 hash failed, 2 the manifest is invalid or has unpinned entries.
 """
 
@@ -40,8 +48,13 @@ from typing import Any, BinaryIO
 import yaml
 
 FIELDS = ("name", "url", "sha256", "path")
+HASH_FIELDS = ("sha256", "sha256_prefix")  # an entry has exactly one of them
+KNOWN_FIELDS = (*FIELDS, "sha256_prefix")
 WEIGHTS_ROOT = PurePosixPath("/weights")
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
+SHA256_PREFIX_RE = re.compile(r"[0-9a-f]{8,63}")
+# OpenMMLab's publish script names a checkpoint <name>-<first 8 hex digits of its sha256>.pth
+OPENMMLAB_URL_RE = re.compile(r"https://download\.openmmlab\.com/\S*-(?P<prefix>[0-9a-f]{8})\.pth")
 CHUNK = 1 << 20
 TIMEOUT_S = 60
 
@@ -62,12 +75,17 @@ class Entry:
     url: str
     sha256: str | None
     path: PurePosixPath
+    sha256_prefix: str | None = None
+
+    @property
+    def pinned(self) -> bool:
+        return bool(self.sha256 or self.sha256_prefix)
 
 
 def manifest_problems(raw: Any) -> list[str]:
     """Every problem of a parsed manifest (empty when it is well formed)."""
     if not isinstance(raw, list) or not raw:
-        return ["the manifest must be a non-empty YAML list of {name, url, sha256, path}"]
+        return ["the manifest must be a non-empty YAML list of {name, url, sha256 or sha256_prefix, path}"]
     problems: list[str] = []
     for index, item in enumerate(raw):
         problems += [f"entry {index}: {p}" for p in _entry_problems(item)]
@@ -81,18 +99,45 @@ def manifest_problems(raw: Any) -> list[str]:
 def _entry_problems(item: Any) -> list[str]:
     if not isinstance(item, dict):
         return ["not a mapping"]
-    problems = [f"unknown key {key!r}" for key in item if key not in FIELDS]
-    problems += [f"missing key {key!r}" for key in FIELDS if key not in item]
+    problems = [f"unknown key {key!r}" for key in item if key not in KNOWN_FIELDS]
+    problems += [f"missing key {key!r}" for key in ("name", "url", "path") if key not in item]
+    hashes = [key for key in HASH_FIELDS if key in item]
+    if not hashes:
+        problems.append("missing key 'sha256' (or 'sha256_prefix'): give one, or sha256: null")
+    elif len(hashes) > 1:
+        problems.append("give either sha256 or sha256_prefix, not both")
     name, url, sha256, path = (item.get(key) for key in FIELDS)
+    prefix = item.get("sha256_prefix")
     if not isinstance(name, str) or not name:
         problems.append("name must be a non-empty string")
     if not isinstance(url, str) or not re.fullmatch(r"https://[^/\s]+/\S+", url):
         problems.append(f"url must be an https URL, got {url!r}")
     if sha256 is not None and not (isinstance(sha256, str) and SHA256_RE.fullmatch(sha256)):
         problems.append(f"sha256 must be 64 lowercase hex digits (quoted) or null, got {sha256!r}")
+    if "sha256_prefix" in item and not (isinstance(prefix, str) and SHA256_PREFIX_RE.fullmatch(prefix)):
+        problems.append(f"sha256_prefix must be 8 to 63 lowercase hex digits (quoted), got {prefix!r}")
     if not isinstance(path, str) or not _is_weights_path(path):
         problems.append(f"path must be an absolute, normalised path under {WEIGHTS_ROOT}/, got {path!r}")
+    problems += _openmmlab_problems(url, sha256, prefix)
     return problems
+
+
+def openmmlab_prefix(url: Any) -> str | None:
+    """The 8 hex digits that end an OpenMMLab checkpoint's file name: the start of its sha256."""
+    match = OPENMMLAB_URL_RE.fullmatch(url) if isinstance(url, str) else None
+    return match.group("prefix") if match else None
+
+
+def _openmmlab_problems(url: Any, sha256: Any, prefix: Any) -> list[str]:
+    """A pinned hash must agree with the hash prefix in an OpenMMLab file name (catches typos)."""
+    expected = openmmlab_prefix(url)
+    if expected is None:
+        return []
+    given = next((value for value in (prefix, sha256) if isinstance(value, str)), None)
+    if given is None or given.startswith(expected):
+        return []
+    return [f"the OpenMMLab file name ends in -{expected}.pth, the first hex digits of its sha256, "
+            f"but the entry pins {given!r}"]
 
 
 def _is_weights_path(path: str) -> bool:
@@ -111,11 +156,24 @@ def load_manifest(path: Path) -> list[Entry]:
     problems = manifest_problems(raw)
     if problems:
         raise ManifestError(f"{path}: " + "; ".join(problems))
-    return [Entry(i["name"], i["url"], i["sha256"], PurePosixPath(i["path"])) for i in raw]
+    return [
+        Entry(i["name"], i["url"], i.get("sha256"), PurePosixPath(i["path"]), i.get("sha256_prefix")) for i in raw
+    ]
 
 
 def unpinned(entries: Sequence[Entry]) -> list[Entry]:
-    return [entry for entry in entries if entry.sha256 is None]
+    return [entry for entry in entries if not entry.pinned]
+
+
+def prefix_only(entries: Sequence[Entry]) -> list[Entry]:
+    return [entry for entry in entries if entry.sha256 is None and entry.sha256_prefix]
+
+
+def hash_matches(actual: str, sha256: str | None, prefix: str | None) -> bool:
+    """Whether a computed hash satisfies the pin (True when nothing is pinned)."""
+    if sha256 is not None:
+        return actual == sha256
+    return prefix is None or actual.startswith(prefix)
 
 
 def sha256_of(path: Path) -> str:
@@ -126,11 +184,19 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def download(url: str, dest: Path, expected: str | None, *, opener: Opener = urllib.request.urlopen) -> str:
+def download(
+    url: str,
+    dest: Path,
+    expected: str | None,
+    *,
+    expected_prefix: str | None = None,
+    opener: Opener = urllib.request.urlopen,
+) -> str:
     """Stream ``url`` into a temp file beside ``dest``, check it, then rename it into place.
 
-    Returns the file's sha256. Nothing unverified ever lands at ``dest``: on a hash mismatch the
-    temp file is removed and FetchError raised.
+    Returns the file's sha256. Nothing unverified ever lands at ``dest``: on a hash mismatch (the
+    full ``expected`` hash, or else ``expected_prefix``) the temp file is removed and FetchError
+    raised.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
@@ -144,6 +210,8 @@ def download(url: str, dest: Path, expected: str | None, *, opener: Opener = url
         actual = digest.hexdigest()
         if expected is not None and actual != expected:
             raise FetchError(f"sha256 mismatch for {url}: expected {expected}, got {actual}")
+        if expected is None and expected_prefix is not None and not actual.startswith(expected_prefix):
+            raise FetchError(f"sha256 mismatch for {url}: expected a hash starting {expected_prefix}, got {actual}")
         tmp.chmod(0o644)  # readable by the --user uid:gid the container runs as
         os.replace(tmp, dest)
     finally:
@@ -164,12 +232,14 @@ def fetch(
     Network errors and server errors (5xx) are retried with a growing pause; a client error (4xx)
     or a hash mismatch fails at once.
     """
-    if entry.sha256 and dest.is_file() and sha256_of(dest) == entry.sha256:
-        return entry.sha256
+    if entry.pinned and dest.is_file():
+        actual = sha256_of(dest)
+        if hash_matches(actual, entry.sha256, entry.sha256_prefix):
+            return actual
     attempt = 1
     while True:
         try:
-            return download(entry.url, dest, entry.sha256, opener=opener)
+            return download(entry.url, dest, entry.sha256, expected_prefix=entry.sha256_prefix, opener=opener)
         except urllib.error.HTTPError as exc:
             if exc.code < 500 or attempt >= retries:
                 raise FetchError(f"{entry.name}: {entry.url}: HTTP {exc.code} {exc.reason}") from exc
@@ -192,13 +262,23 @@ def fetch_all(entries: Sequence[Entry], root: Path, *, opener: Opener = urllib.r
         dest = destination(entry, root)
         print(f"{entry.name}: {entry.url} -> {dest}", flush=True)
         actual = fetch(entry, dest, opener=opener)
-        status = "verified" if entry.sha256 else "UNPINNED, pin it with"
-        print(f"  {status} sha256 {actual}", flush=True)
+        if entry.sha256:
+            print(f"  verified sha256 {actual}", flush=True)
+        elif entry.sha256_prefix:
+            print(
+                f"  verified sha256 prefix {entry.sha256_prefix} only (a weaker check than a full hash); "
+                f"pin the full hash with sha256: {actual}",
+                flush=True,
+            )
+        else:
+            print(f"  UNPINNED, pin it with sha256 {actual}", flush=True)
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("manifest", type=Path, help="weights manifest (YAML list of name/url/sha256/path)")
+    parser.add_argument(
+        "manifest", type=Path, help="weights manifest (YAML list of name/url/sha256 or sha256_prefix/path)"
+    )
     parser.add_argument("--check", action="store_true", help="only validate the manifest, download nothing")
     parser.add_argument(
         "--allow-unpinned", action="store_true", help="accept entries whose sha256 is null (not verified)"
@@ -224,7 +304,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     if args.check:
-        print(f"{args.manifest}: {len(entries)} entries, {len(entries) - len(loose)} pinned")
+        weak = prefix_only(entries)
+        note = f" ({len(weak)} by sha256 prefix only, a weaker check)" if weak else ""
+        print(f"{args.manifest}: {len(entries)} entries, {len(entries) - len(loose)} pinned{note}")
         return 0
     try:
         fetch_all(entries, args.root)

@@ -120,6 +120,44 @@ def test_base_images_are_pinned_by_tag(path: Path) -> None:
         assert tag != "latest" and "$" not in reference, f"{reference}: not pinned"
 
 
+def dockerignore_patterns() -> list[str]:
+    lines = (REPO / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def ignored(relative: str, patterns: list[str]) -> bool:
+    """Whether .dockerignore drops the path or one of its folders (no ``!`` exceptions used)."""
+    parts = relative.strip("/").split("/")
+    for pattern in patterns:
+        if pattern.startswith("**/"):
+            if any(fnmatch.fnmatch("/".join(parts[i:j]), pattern[3:])
+                   for i in range(len(parts)) for j in range(i + 1, len(parts) + 1)):
+                return True
+        elif any(fnmatch.fnmatch("/".join(parts[:j]), pattern) for j in range(1, len(parts) + 1)):
+            return True
+    return False
+
+
+@pytest.mark.parametrize("path", ALL)
+def test_copy_sources_are_in_the_build_context(path: Path) -> None:
+    patterns = dockerignore_patterns()
+    assert not any(p.startswith("!") for p in patterns), "ignored() does not handle exceptions"
+    for copy in parsed(path).all("COPY"):
+        words = shlex.split(copy.args)
+        if any(word.startswith("--from=") for word in words):
+            continue
+        for source in [w for w in words if not w.startswith("--")][:-1]:
+            assert (REPO / source).exists(), f"line {copy.line}: {source} does not exist"
+            assert not ignored(source, patterns), f"line {copy.line}: {source} is excluded by .dockerignore"
+
+
+def test_dockerignore_matcher() -> None:
+    patterns = ["tests", "**/*.pth", "**/__pycache__"]
+    assert ignored("tests/docker/x.py", patterns) and ignored("images/mmdet/w.pth", patterns)
+    assert ignored("base/ymir_base/__pycache__/a.pyc", patterns)
+    assert not ignored("images/mmdet/weights.yaml", patterns)
+
+
 def test_base_builds_on_the_cuda_12_8_images() -> None:
     dockerfile = parsed(BASE_DOCKERFILE)
     build = stage_named(dockerfile, "build")
@@ -143,6 +181,16 @@ def test_oci_labels_come_last_from_build_args(path: Path) -> None:
     licenses = labels["org.opencontainers.image.licenses"]
     for licence in ("Apache-2.0", "GPL-3.0-only", "AGPL-3.0-only", "BSD-3-Clause"):
         assert licence in licenses.split(" AND ")
+
+
+@pytest.mark.parametrize("path", ALL)
+def test_title_names_the_image(path: Path) -> None:
+    name = "base" if path == BASE_DOCKERFILE else path.parent.name
+    assert labels_of(parsed(path).final)["org.opencontainers.image.title"] == f"ymir-executor {name}"
+
+
+def test_the_images_of_the_seeds_have_dockerfiles() -> None:
+    assert {"yolov5", "mmdet", "mmyolo"} <= set(image_dockerfiles())
 
 
 def test_base_environment() -> None:

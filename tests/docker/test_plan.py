@@ -51,6 +51,15 @@ def test_default_plan_builds_the_base_first_then_each_image() -> None:
         assert (REPO / step["dockerfile"]).is_file()
 
 
+def test_repository_plan_lists_every_image() -> None:
+    steps = plan()["steps"]
+    names = [s["name"] for s in steps]
+    assert names[:4] == ["base", "yolov5", "mmdet", "mmyolo"]
+    for step in steps[1:]:
+        assert step["tags"] == [f"ymir-executor:ymir2.5.0-{step['name']}-cu128-tmi"]
+        assert step["dockerfile"] == f"images/{step['name']}/Dockerfile"
+
+
 def test_image_steps_get_their_tag_and_build_args() -> None:
     base, yolov5 = plan("--only", "yolov5")["steps"]
     assert yolov5["tags"] == ["ymir-executor:ymir2.5.0-yolov5-cu128-tmi"]

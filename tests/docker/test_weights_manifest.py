@@ -6,6 +6,7 @@ Downloads are exercised with file:// URLs and fake openers: no network, no engin
 from __future__ import annotations
 
 import hashlib
+import importlib
 import io
 import re
 import shlex
@@ -27,8 +28,25 @@ SEED_MODELS = {
         "yolov5n", "yolov5s", "yolov5m", "yolov5l", "yolov5x",
         "yolov5n6", "yolov5s6", "yolov5m6", "yolov5l6",
     },
+    "mmdet": {"yolox_tiny", "yolox_s", "yolox_l", "yolox_x"},
+    "mmyolo": {
+        "yolov8_n", "yolov8_s", "yolov8_m",
+        "yolov7_tiny", "yolov7_l", "yolov7_x",
+        "yolov6_n", "yolov6_t", "yolov6_s", "yolov6_m",
+        "yolov5_n", "yolov5_s", "yolov5_m",
+        "yolox_tiny", "yolox_s",
+        "ppyoloe_plus_s", "ppyoloe_plus_m",
+        "rtmdet_tiny", "rtmdet_s", "rtmdet_m", "rtmdet_l",
+    },
 }
 YOLOV5_RELEASE = "https://github.com/ultralytics/yolov5/releases/download/v7.0/"
+# OpenMMLab images: the backend package whose MODELS names the models, and where the seed's
+# checkpoints live on OpenMMLab's download server.
+OPENMMLAB_IMAGES = {
+    "mmdet": ("ymir_mmdet.backend", "https://download.openmmlab.com/mmdetection/v2.0/yolox/"),
+    "mmyolo": ("ymir_mmyolo.backend", "https://download.openmmlab.com/mmyolo/v0/"),
+}
+HASH_IN_NAME = re.compile(r"-([0-9a-f]{8})\.pth")
 
 
 def manifest_path(image: str) -> Path:
@@ -52,6 +70,14 @@ def entry(name: str = "w", url: str = "https://example.org/w.pt", sha256: str | 
     return {"name": name, "url": url, "sha256": sha256, "path": path}
 
 
+def prefix_entry(prefix: Any = "0123abcd", url: str = "https://example.org/w.pt") -> dict[str, Any]:
+    return {"name": "w", "url": url, "sha256_prefix": prefix, "path": "/weights/x/w.pt"}
+
+
+OPENMMLAB_URL = ("https://download.openmmlab.com/mmyolo/v0/yolov8/yolov8_n_syncbn_fast_8xb16-500e_coco/"
+                 "yolov8_n_syncbn_fast_8xb16-500e_coco_20230114_131804-88c11cdb.pth")
+
+
 # ---- the manifests in the repository ----------------------------------------------------------
 
 
@@ -60,7 +86,8 @@ def test_manifest_is_well_formed(image: str) -> None:
     entries = fw.load_manifest(manifest_path(image))
     for item in entries:
         assert item.path.parent == PurePosixPath(f"/weights/{image}"), item
-        assert item.path.name == item.url.rsplit("/", 1)[-1], item
+        # named after the model, with the download's extension
+        assert item.path.name == item.name + PurePosixPath(item.url).suffix, item
 
 
 @pytest.mark.parametrize("image", IMAGES)
@@ -92,6 +119,36 @@ def test_yolov5_weights_are_the_v7_release_and_all_pinned() -> None:
         assert str(item.path) == f"/weights/yolov5/{item.name}.pt"
 
 
+@pytest.mark.parametrize("image", sorted(OPENMMLAB_IMAGES))
+def test_openmmlab_weights_are_models_of_the_backend(image: str) -> None:
+    module, _ = OPENMMLAB_IMAGES[image]
+    models = importlib.import_module(module).MODELS
+    for item in fw.load_manifest(manifest_path(image)):
+        assert item.name in models, f"{item.name} is not a model of {module}: {sorted(models)}"
+        # where OpenMMLabBackend.initial_weights looks: /weights/<image>/<model key>.pth
+        assert str(item.path) == f"/weights/{image}/{item.name}.pth"
+
+
+@pytest.mark.parametrize("image", sorted(OPENMMLAB_IMAGES))
+def test_openmmlab_weights_are_pinned_by_the_hash_in_their_file_name(image: str) -> None:
+    _, server = OPENMMLAB_IMAGES[image]
+    entries = fw.load_manifest(manifest_path(image))
+    assert not fw.unpinned(entries)
+    for item in entries:
+        assert item.url.startswith(server), item.url
+        file_name = item.url.rsplit("/", 1)[-1]
+        match = HASH_IN_NAME.search(file_name)
+        assert match and match.end() == len(file_name), f"{file_name}: no -<8 hex>.pth suffix"
+        assert item.sha256_prefix == match.group(1) == fw.openmmlab_prefix(item.url), item
+        assert item.sha256 is None or item.sha256.startswith(item.sha256_prefix), item
+
+
+@pytest.mark.parametrize("image", sorted(OPENMMLAB_IMAGES))
+def test_openmmlab_manifests_explain_their_prefixes(image: str) -> None:
+    header = manifest_path(image).read_text(encoding="utf-8").split("\n- ", 1)[0]
+    assert "sha256_prefix" in header and "first 8 hex digits" in header
+
+
 @pytest.mark.parametrize("image", IMAGES)
 def test_check_mode_accepts_the_manifest(image: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert fw.main([str(manifest_path(image)), "--check"]) == 0
@@ -113,11 +170,46 @@ def test_check_mode_accepts_the_manifest(image: str, capsys: pytest.CaptureFixtu
         (entry(path="/weights/../etc/w.pt"), "path"),
         ({**entry(), "md5": "x"}, "unknown key"),
         ({"name": "w", "url": "https://example.org/w.pt", "path": "/weights/x/w.pt"}, "missing key 'sha256'"),
+        ({**entry(), "sha256_prefix": "0" * 8}, "not both"),
+        ({**entry(sha256=None), "sha256_prefix": "0" * 8}, "not both"),
+        (prefix_entry("0123abcz"), "sha256_prefix"),
+        (prefix_entry("0123ABCD"), "sha256_prefix"),
+        (prefix_entry("0123abc"), "sha256_prefix"),
+        (prefix_entry("0" * 64), "sha256_prefix"),
+        (prefix_entry(None), "sha256_prefix"),
+        (prefix_entry(123456789), "sha256_prefix"),
+        (prefix_entry("0123abcd", url=OPENMMLAB_URL), "-88c11cdb.pth"),
+        (prefix_entry("88c11cdb", url=OPENMMLAB_URL.replace("-88c11cdb", "-88c11cd8")), "-88c11cd8.pth"),
+        (entry(url=OPENMMLAB_URL, sha256="88c11cd" + "0" * 57), "-88c11cdb.pth"),
     ],
 )
 def test_invalid_entries_are_reported(item: dict[str, Any], problem: str) -> None:
     problems = fw.manifest_problems([item])
     assert problems and any(problem in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        prefix_entry("0123abcd"),
+        prefix_entry("0123abcd" * 7 + "0123abc"),  # 63 digits
+        prefix_entry("88c11cdb", url=OPENMMLAB_URL),
+        prefix_entry("88c11cdb0123", url=OPENMMLAB_URL),
+        entry(url=OPENMMLAB_URL, sha256="88c11cdb" + "0" * 56),
+        entry(url=OPENMMLAB_URL, sha256=None),  # unpinned: refused later unless --allow-unpinned
+    ],
+)
+def test_valid_entries_pass(item: dict[str, Any]) -> None:
+    assert fw.manifest_problems([item]) == []
+
+
+def test_a_prefix_entry_counts_as_pinned_with_a_note(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    manifest = write_manifest(tmp_path / "w.yaml", [prefix_entry(), entry(name="v", path="/weights/x/v.pt")])
+    (weak, full) = fw.load_manifest(manifest)
+    assert weak.sha256 is None and weak.sha256_prefix == "0123abcd" and full.sha256_prefix is None
+    assert fw.unpinned([weak, full]) == [] and fw.prefix_only([weak, full]) == [weak]
+    assert fw.main([str(manifest), "--check"]) == 0
+    assert "2 entries, 2 pinned (1 by sha256 prefix only, a weaker check)" in capsys.readouterr().out
 
 
 def test_duplicates_and_empty_manifests_are_reported() -> None:
@@ -154,6 +246,10 @@ def pinned(url: str, sha256: str | None) -> Any:
     return fw.Entry("w", url, sha256, PurePosixPath("/weights/x/w.pt"))
 
 
+def prefix_pinned(url: str, prefix: str) -> Any:
+    return fw.Entry("w", url, None, PurePosixPath("/weights/x/w.pt"), sha256_prefix=prefix)
+
+
 def test_fetch_writes_a_verified_world_readable_file(tmp_path: Path) -> None:
     url, digest = served(tmp_path, b"weights" * 1000)
     dest = tmp_path / "out" / "w.pt"
@@ -169,6 +265,62 @@ def test_fetch_rejects_a_wrong_hash_and_leaves_nothing(tmp_path: Path) -> None:
     with pytest.raises(fw.FetchError, match="sha256 mismatch"):
         fw.fetch(pinned(url, "0" * 64), dest)
     assert list(dest.parent.iterdir()) == []
+
+
+def test_fetch_accepts_a_download_whose_hash_starts_with_the_prefix(tmp_path: Path) -> None:
+    url, digest = served(tmp_path, b"openmmlab" * 1000)
+    dest = tmp_path / "out" / "w.pt"
+    assert fw.fetch(prefix_pinned(url, digest[:8]), dest) == digest
+    assert dest.read_bytes() == b"openmmlab" * 1000
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o644
+
+
+def test_fetch_rejects_a_wrong_prefix_and_leaves_nothing(tmp_path: Path) -> None:
+    url, digest = served(tmp_path, b"tampered")
+    wrong = format(int(digest[:8], 16) ^ 1, "08x")
+    dest = tmp_path / "out" / "w.pt"
+    with pytest.raises(fw.FetchError, match=f"expected a hash starting {wrong}, got {digest}"):
+        fw.fetch(prefix_pinned(url, wrong), dest, sleep=lambda _: None)
+    assert list(dest.parent.iterdir()) == []
+
+
+def test_fetch_replaces_a_file_in_place_whose_hash_lacks_the_prefix(tmp_path: Path) -> None:
+    dest = tmp_path / "w.pt"
+    dest.write_bytes(b"stale")
+    digest = hashlib.sha256(b"fresh").hexdigest()
+    assert fw.fetch(prefix_pinned("https://example.org/w.pt", digest[:8]), dest,
+                    opener=flaky([], b"fresh")) == digest
+    assert dest.read_bytes() == b"fresh"
+
+
+def test_fetch_keeps_a_file_in_place_whose_hash_has_the_prefix(tmp_path: Path) -> None:
+    dest = tmp_path / "w.pt"
+    dest.write_bytes(b"ok")
+
+    def no_network(*_: Any, **__: Any) -> Any:
+        raise AssertionError("downloaded again")
+
+    digest = hashlib.sha256(b"ok").hexdigest()
+    assert fw.fetch(prefix_pinned("https://example.org/w.pt", digest[:10]), dest, opener=no_network) == digest
+
+
+def test_fetch_all_notes_a_prefix_check_and_prints_the_full_hash(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    url, digest = served(tmp_path, b"data")
+    fw.fetch_all([prefix_pinned(url, digest[:8])], tmp_path / "root")
+    out = capsys.readouterr().out
+    assert f"verified sha256 prefix {digest[:8]} only" in out and "weaker" in out
+    assert f"sha256: {digest}" in out
+
+
+def test_main_fetches_a_prefix_manifest_without_allow_unpinned(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    manifest = write_manifest(tmp_path / "w.yaml", [prefix_entry()])
+    fetched: list[Any] = []
+    monkeypatch.setattr(fw, "fetch_all", lambda entries, root: fetched.append((entries, root)))
+    assert fw.main([str(manifest), "--root", str(tmp_path)]) == 0
+    ((entries, root),) = fetched
+    assert [e.sha256_prefix for e in entries] == ["0123abcd"] and root == tmp_path
 
 
 def test_fetch_keeps_a_file_already_in_place(tmp_path: Path) -> None:
