@@ -1,4 +1,5 @@
-"""Shared fixtures: sample /in folders from the base's generator and a tiny YOLOv5 checkpoint."""
+"""Shared fixtures: sample /in folders from the base's generator, a tiny YOLOv5 checkpoint and
+briefly trained OpenMMLab model packages."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ymir_base.engine.task import run_task
 from ymir_base.sample.generator import generate
 
 
@@ -56,3 +58,27 @@ def yolov5n_checkpoint(tmp_path_factory) -> Path:
     path = folder / "best.pt"
     torch.save({"model": model.half(), "epoch": -1}, path)
     return path
+
+
+# ---- OpenMMLab images: one briefly trained model package each (best.pth + config.py) ----
+TINY = {"mmdet": {"config_file": "configs/yolox/yolox_tiny_8x8_300e_coco.py"}, "mmyolo": {"model_name": "yolov8_n"}}
+
+
+def _train_openmmlab(root: Path, image: str) -> Path:
+    in_dir, out_dir = root / "in", root / "out"
+    out_dir.mkdir(parents=True)
+    generate(in_dir, task="training", object_type="detection", fmt="ark", images=8, seed=3)
+    code = run_task(image, in_dir, out_dir, {**TINY[image], "max_epochs": 1, "img_size": 96, "samples_per_gpu": 4,
+                                             "workers_per_gpu": 0})
+    assert code == 0, (out_dir / "monitor.txt").read_text()
+    return out_dir / "models" / "best"
+
+
+@pytest.fixture(scope="session")
+def mmdet_model(tmp_path_factory) -> Path:
+    return _train_openmmlab(tmp_path_factory.mktemp("mmdet-model"), "mmdet")
+
+
+@pytest.fixture(scope="session")
+def mmyolo_model(tmp_path_factory) -> Path:
+    return _train_openmmlab(tmp_path_factory.mktemp("mmyolo-model"), "mmyolo")

@@ -199,6 +199,17 @@ def parse_cfg_options(text: str, key: str = "cfg_options") -> dict[str, Any]:
 def merge_options(cfg: Config, options: dict[str, Any], key: str = "cfg_options") -> None:
     if not options:
         return
+    for dotted in options:
+        node: Any = cfg
+        for part in dotted.split("."):
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                LOG.warning("%s: %s is not in the model's config and is added as a new key (a typo?)",
+                            key, dotted)
+                break
     try:
         cfg.merge_from_dict(options)
     except Exception as exc:

@@ -36,6 +36,7 @@ class YmirReportHook(Hook):
         self.keep = keep
         best = result.stages.get(STAGE_BEST)
         self.best_map = best.metrics.get("mAP", 0.0) if best else -1.0
+        self._saving_stage = False
         self.epoch_stages = sorted((s for s in result.stages if s.startswith("epoch_")),
                                    key=lambda s: int(s.split("_")[1]))
         result.preferred_stage = STAGE_BEST
@@ -70,11 +71,19 @@ class YmirReportHook(Hook):
         LOG.info("epoch %d: COCO bbox mAP %.4f (best %.4f); %s", epoch, value, self.best_map,
                  ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
 
+    def before_save_checkpoint(self, runner: Any, checkpoint: dict) -> None:
+        if self._saving_stage:  # EMAHook put the EMA weights in state_dict: the live copy is not needed
+            checkpoint.pop("ema_state_dict", None)
+
     def _save(self, runner: Any, name: str) -> Path:
         """The model weights (EMA swapped in by EMAHook.before_save_checkpoint), no optimizer."""
         folder = self.result.stage_dir(name)
         tmp_name = f".{name}.pth.tmp"
-        runner.save_checkpoint(str(folder), tmp_name, save_optimizer=False, save_param_scheduler=False)
+        self._saving_stage = True
+        try:
+            runner.save_checkpoint(str(folder), tmp_name, save_optimizer=False, save_param_scheduler=False)
+        finally:
+            self._saving_stage = False
         os.replace(folder / tmp_name, folder / f"{name}.pth")
         shutil.copyfile(self.config_file, folder / CONFIG_NAME)
         return folder / f"{name}.pth"

@@ -8,6 +8,7 @@ run killed by YMIR resume when the same task starts again. Stages go to ``/out/m
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -115,6 +116,8 @@ def build_train_config(backend: OpenMMLabBackend, ctx: TaskContext, train_json: 
     cfg.default_hooks.checkpoint = dict(type="CheckpointHook", interval=1, by_epoch=True, max_keep_ckpts=1,
                                         save_last=True)
     cfg.default_hooks.logger = dict(type="LoggerHook", interval=10)
+    # a fresh visualizer per run: MMEngine keeps instances by name for the whole process
+    cfg.visualizer.name = f"ymir-{ctx.task_id}-{time.time_ns()}"
     cfg.visualizer.vis_backends = [dict(type="LocalVisBackend"),
                                    dict(type="TensorboardVisBackend", save_dir=str(ctx.tensorboard_dir))]
 

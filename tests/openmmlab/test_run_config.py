@@ -1,0 +1,123 @@
+"""Run-config building from upstream configs: classes, datasets, sizes, schedule, user options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ymir_base.errors import ConfigError
+from ymir_mmdet.backend import config_dir as mmdet_configs
+from ymir_mmyolo.backend import MODELS
+from ymir_mmyolo.backend import config_dir as mmyolo_configs
+from ymir_openmmlab import config as mmcfg
+
+
+def yolox_tiny():
+    return mmcfg.load_config(mmdet_configs() / "yolox" / "yolox_tiny_8xb8-300e_coco.py")
+
+
+def mmyolo(name: str):
+    return mmcfg.load_config(mmyolo_configs() / MODELS[name])
+
+
+def test_every_mmyolo_model_name_has_a_config():
+    assert all((mmyolo_configs() / path).is_file() for path in MODELS.values())
+
+
+def test_num_classes_reaches_heads_and_assigners():
+    cfg = mmyolo("yolov8_n")
+    mmcfg.set_num_classes(cfg.model, 3)
+    assert cfg.model.bbox_head.head_module.num_classes == 3
+    assert cfg.model.train_cfg.assigner.num_classes == 3
+    assert all(d["num_classes"] == 3 for d in mmcfg.walk(cfg.model) if "num_classes" in d)
+
+
+def test_download_initialisers_are_removed():
+    cfg = mmyolo("rtmdet_tiny")
+    assert any(isinstance(d.get("init_cfg"), dict) and d["init_cfg"].get("type") == "Pretrained"
+               for d in mmcfg.walk(cfg.model))
+    assert mmcfg.strip_pretrained(cfg.model) >= 1
+    assert "://" not in str(mmcfg.as_plain(cfg.model))
+
+
+def test_wrapped_datasets_are_pointed_at_our_files(tmp_path):
+    cfg = yolox_tiny()
+    ann = tmp_path / "train.json"
+    mmcfg.point_dataset(cfg.train_dataloader.dataset, ann, ["a", "b"])
+    assert cfg.train_dataloader.dataset.type == "MultiImageMixDataset"  # the wrapper stays
+    inner = cfg.train_dataloader.dataset.dataset
+    assert inner.ann_file == str(ann) and inner.data_root == "" and inner.metainfo == {"classes": ("a", "b")}
+
+
+def test_resize_scales_every_size_to_the_inference_size():
+    cfg = yolox_tiny()  # tests at 416, trains at 640
+    assert mmcfg.test_size(cfg) == 416
+    mmcfg.resize(cfg, 128)
+    assert mmcfg.test_size(cfg) == 128
+    mosaic, affine = cfg.train_dataloader.dataset.pipeline[:2]
+    assert mosaic.img_scale == (192, 192)  # 640 * 128 / 416, to a multiple of 32
+    assert affine.border == (-96, -96)
+    assert cfg.model.data_preprocessor.batch_augments[0].random_size_range == (96, 192)
+
+
+def test_resize_zero_keeps_the_config():
+    cfg = mmyolo("yolov5_n")
+    before = mmcfg.as_plain(cfg.train_dataloader)
+    mmcfg.resize(cfg, 0)
+    assert mmcfg.as_plain(cfg.train_dataloader) == before
+
+
+def test_schedule_is_stretched_to_max_epochs():
+    cfg = yolox_tiny()  # 300 epochs: warm-up 5, cosine to 285, constant to 300, last 15 without mosaic
+    mmcfg.set_max_epochs(cfg, 100)
+    warmup, cosine, constant = cfg.param_scheduler
+    assert (warmup.begin, warmup.end) == (0, 2)
+    assert (cosine.begin, cosine.end, cosine.T_max) == (2, 95, 95)
+    assert (constant.begin, constant.end) == (95, 100)
+    assert cfg.custom_hooks[0].num_last_epochs == 5
+    assert cfg.train_cfg.max_epochs == 100
+
+
+def test_schedule_hooks_follow_max_epochs():
+    cfg = mmyolo("yolov8_n")  # 500 epochs, mosaic closed for the last 10
+    mmcfg.set_max_epochs(cfg, 2)
+    assert cfg.default_hooks.param_scheduler.max_epochs == 2
+    switch = next(h for h in cfg.custom_hooks if "switch_epoch" in h)
+    assert switch.switch_epoch == 1
+
+
+def test_cfg_options_parse_like_mmengine():
+    assert mmcfg.parse_cfg_options("a.b=1 c=[1,2] d=x e=(1,2)") == {"a.b": 1, "c": [1, 2], "d": "x", "e": (1, 2)}
+    assert mmcfg.parse_cfg_options("") == {}
+
+
+@pytest.mark.parametrize("text", ["lr", "a=1 'unclosed"])
+def test_bad_cfg_options_name_the_key(text):
+    with pytest.raises(ConfigError, match="cfg_options"):
+        mmcfg.parse_cfg_options(text)
+
+
+def test_args_options():
+    args = mmcfg.parse_args_options("--amp --resume --cfg-options optim_wrapper.optimizer.lr=0.001")
+    assert args.amp and args.resume == "auto" and args.cfg_options == {"optim_wrapper.optimizer.lr": 0.001}
+    with pytest.raises(ConfigError, match=r"args_options.*--work-dir"):
+        mmcfg.parse_args_options("--work-dir /tmp")
+
+
+def test_merge_options(caplog):
+    cfg = mmyolo("yolov8_n")
+    mmcfg.merge_options(cfg, {"optim_wrapper.optimizer.lr": 0.5, "model.test_cfg.nms.iou_threshold": 0.5})
+    assert cfg.optim_wrapper.optimizer.lr == 0.5 and cfg.model.test_cfg.nms.iou_threshold == 0.5
+    mmcfg.merge_options(cfg, {"optim_wrapper.optimizer.lrr": 0.1})
+    assert "optim_wrapper.optimizer.lrr is not in the model's config" in caplog.text
+    with pytest.raises(ConfigError, match="cfg_options"):
+        mmcfg.merge_options(cfg, {"model.type.x": 1})  # a string cannot take keys
+
+
+@pytest.mark.parametrize("scope,path", [("mmdet", mmdet_configs() / "yolox/yolox_tiny_8xb8-300e_coco.py"),
+                                        ("mmyolo", mmyolo_configs() / MODELS["yolov5_n"])])
+def test_inference_pipeline_reads_arrays_without_annotations(scope: str, path: Path):
+    pipeline = mmcfg.inference_pipeline(mmcfg.load_config(path), scope)
+    assert pipeline[0]["type"].endswith("LoadImageFromNDArray")
+    assert not any(t["type"].endswith("LoadAnnotations") for t in pipeline)
