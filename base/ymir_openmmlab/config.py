@@ -27,6 +27,9 @@ SIZE_KEYS = frozenset({"img_scale", "scale", "crop_size", "size", "img_size", "r
 SIZE_SECTIONS = ("train_dataloader", "val_dataloader", "test_dataloader", "custom_hooks", "train_pipeline",
                  "test_pipeline")
 STRIDE = 32
+# multi-scale training never goes below 3x3 cells at stride 32: ATSS assigners (YOLOv6, PPYOLOE+)
+# pick 9 candidates per level
+MIN_CELLS = 3
 
 
 def load_config(path: Path) -> Config:
@@ -132,7 +135,9 @@ def resize(cfg: Config, img_size: int) -> None:
             if not value:
                 continue
             if key == "random_size_range" and max(value) < STRIDE:  # in units of 32 px (YOLOX style)
-                new = tuple(max(1, round(v * factor)) for v in value)
+                new = tuple(max(MIN_CELLS, round(v * factor)) for v in value)
+            elif key == "random_size_range":
+                new = tuple(max(MIN_CELLS * STRIDE, scaled(v)) for v in value)
             else:
                 new = tuple(scaled(v) for v in value)
             d[key] = new[0] if isinstance(d[key], int) else type(d[key])(new)
@@ -178,6 +183,20 @@ def set_max_epochs(cfg: Config, max_epochs: int) -> None:
     cfg.train_cfg["max_epochs"] = max_epochs
     if "max_epochs" in cfg:
         cfg["max_epochs"] = max_epochs
+
+
+# the YOLO LR hooks' minimum warm-up (iterations), and its default in the hooks' signatures
+WARMUP_KEYS = {"YOLOv5ParamSchedulerHook": "warmup_mim_iter", "PPYOLOEParamSchedulerHook": "warmup_min_iter"}
+WARMUP_DEFAULT = 1000
+
+
+def cap_warmup(cfg: Config, total_iters: int) -> None:
+    """The YOLO LR hooks warm up for at least 1000 iterations, which is a whole short run on a
+    small YMIR dataset: cap that minimum at a tenth of the run. Their ``warmup_epochs`` still apply."""
+    hook = (cfg.get("default_hooks") or {}).get("param_scheduler") or {}
+    key = WARMUP_KEYS.get(str(hook.get("type", "")).split(".")[-1])
+    if key:
+        hook[key] = min(int(hook.get(key, WARMUP_DEFAULT)), max(1, total_iters // 10))
 
 
 # ---- user options ---------------------------------------------------------------------------

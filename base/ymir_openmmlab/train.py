@@ -8,6 +8,7 @@ run killed by YMIR resume when the same task starts again. Stages go to ``/out/m
 from __future__ import annotations
 
 import logging
+import math
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -53,7 +54,8 @@ def train(backend: OpenMMLabBackend, ctx: TaskContext, dataset: Dataset, monitor
     if state == "finished":
         LOG.info("training of this task already finished in an earlier run; keeping its stages")
         return
-    cfg = build_train_config(backend, ctx, train_json, val_json, work, resume=state == "resume")
+    cfg = build_train_config(backend, ctx, train_json, val_json, work, train_images=len(dataset.train),
+                             resume=state == "resume")
     work.mkdir(parents=True, exist_ok=True)
     config_file = work / "config.py"
     cfg.dump(str(config_file))
@@ -83,7 +85,7 @@ def _resume_state(ctx: TaskContext, work: Path) -> str | None:
 
 
 def build_train_config(backend: OpenMMLabBackend, ctx: TaskContext, train_json: Path, val_json: Path,
-                       work: Path, *, resume: bool = False) -> Config:
+                       work: Path, *, train_images: int, resume: bool = False) -> Config:
     """The upstream config with YMIR's data, classes and hyper-parameters applied."""
     cfg_in = ctx.config
     cfg = mmcfg.load_config(backend.config_path(ctx))
@@ -111,6 +113,8 @@ def build_train_config(backend: OpenMMLabBackend, ctx: TaskContext, train_json: 
     cfg.train_cfg.pop("dynamic_intervals", None)
     mmcfg.set_max_epochs(cfg, int(cfg_in.get("max_epochs", cfg.train_cfg.max_epochs)))
     mmcfg.resize(cfg, int(cfg_in.get("img_size") or 0))
+    iters_per_epoch = math.ceil(train_images / (cfg.train_dataloader.batch_size * max(1, ctx.gpu_count)))
+    mmcfg.cap_warmup(cfg, iters_per_epoch * cfg.train_cfg.max_epochs)
 
     # the Runner's own checkpoint only serves to resume a killed run: one, every epoch
     cfg.default_hooks.checkpoint = dict(type="CheckpointHook", interval=1, by_epoch=True, max_keep_ckpts=1,

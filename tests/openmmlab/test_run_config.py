@@ -87,6 +87,15 @@ def test_schedule_hooks_follow_max_epochs():
     assert switch.switch_epoch == 1
 
 
+@pytest.mark.parametrize(("name", "key"), [("yolov8_n", "warmup_mim_iter"), ("ppyoloe_plus_s", "warmup_min_iter")])
+def test_yolo_warmup_is_capped_for_short_runs(name, key):
+    cfg = mmyolo(name)
+    mmcfg.cap_warmup(cfg, 400)
+    assert cfg.default_hooks.param_scheduler[key] == 40
+    mmcfg.cap_warmup(cfg, 10**6)
+    assert cfg.default_hooks.param_scheduler[key] == 40  # never raised
+
+
 def test_cfg_options_parse_like_mmengine():
     assert mmcfg.parse_cfg_options("a.b=1 c=[1,2] d=x e=(1,2)") == {"a.b": 1, "c": [1, 2], "d": "x", "e": (1, 2)}
     assert mmcfg.parse_cfg_options("") == {}
