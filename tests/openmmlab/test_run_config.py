@@ -130,3 +130,35 @@ def test_inference_pipeline_reads_arrays_without_annotations(scope: str, path: P
     pipeline = mmcfg.inference_pipeline(mmcfg.load_config(path), scope)
     assert pipeline[0]["type"].endswith("LoadImageFromNDArray")
     assert not any(t["type"].endswith("LoadAnnotations") for t in pipeline)
+
+
+@pytest.mark.parametrize("scope", ["mmdet", "mmyolo"])
+def test_the_library_reads_our_coco_files_as_our_records(sample, tmp_path, scope):
+    """Boxes and class ids survive our COCO writer and the library's own dataset class."""
+    from mmengine.registry import init_default_scope
+
+    from ymir_base.data.convert.coco import write_coco_json
+    from ymir_base.data.reader import load_dataset
+    from ymir_base.protocol.paths import PathMapper
+
+    in_dir, out_dir = sample("training", images=6)
+    names = ["circle", "square", "triangle"]
+    dataset = load_dataset("/in/train-index.tsv", "/in/val-index.tsv", PathMapper(in_dir, out_dir), names, "ark")
+    ann = tmp_path / "train.json"
+    write_coco_json(dataset.train, names, ann)
+    cfg = yolox_tiny() if scope == "mmdet" else mmyolo("yolov8_n")
+    leaf = mmcfg.dataset_leaves(cfg.train_dataloader.dataset)[0]
+    mmcfg.point_dataset(leaf, ann, names)
+    leaf.update(pipeline=[], filter_cfg=None)
+    init_default_scope(scope)
+    from mmdet.registry import DATASETS as MMDET_DATASETS
+    from mmyolo.registry import DATASETS as MMYOLO_DATASETS
+
+    built = (MMDET_DATASETS if scope == "mmdet" else MMYOLO_DATASETS).build(leaf)
+    assert len(built) == len(dataset.train) > 0
+    for i, record in enumerate(dataset.train):
+        info = built.get_data_info(i)
+        assert info["img_path"] == str(record.path.absolute())
+        got = sorted((inst["bbox_label"], *inst["bbox"]) for inst in info["instances"])
+        want = sorted((obj.class_id, *obj.bbox) for obj in record.objects)
+        assert got == pytest.approx(want)
