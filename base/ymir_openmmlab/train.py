@@ -106,6 +106,9 @@ def build_train_config(backend: OpenMMLabBackend, ctx: TaskContext, train_json: 
 
     workers = int(cfg_in.get("workers_per_gpu", 4))
     cfg.train_dataloader.batch_size = int(cfg_in.get("samples_per_gpu", cfg.train_dataloader.batch_size))
+    for d in mmcfg.walk(cfg.optim_wrapper):  # YOLO optimizer constructors scale weight decay by it
+        if "batch_size_per_gpu" in d:
+            d["batch_size_per_gpu"] = cfg.train_dataloader.batch_size
     for loader in (cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader):
         loader.num_workers = workers
         loader.persistent_workers = workers > 0
@@ -126,7 +129,9 @@ def build_train_config(backend: OpenMMLabBackend, ctx: TaskContext, train_json: 
                                    dict(type="TensorboardVisBackend", save_dir=str(ctx.tensorboard_dir))]
 
     args = mmcfg.parse_args_options(str(cfg_in.get("args_options") or ""))
-    if args.amp or ctx.gpu_ids:
+    if args.amp and not ctx.gpu_ids:
+        LOG.warning("args_options --amp ignored: mixed precision needs a GPU and this task has none")
+    if ctx.gpu_ids:  # AMP whenever a GPU is present
         if cfg.optim_wrapper.get("type", "OptimWrapper") == "OptimWrapper":
             cfg.optim_wrapper.type = "AmpOptimWrapper"
             cfg.optim_wrapper.loss_scale = "dynamic"

@@ -162,3 +162,29 @@ def test_the_library_reads_our_coco_files_as_our_records(sample, tmp_path, scope
         got = sorted((inst["bbox_label"], *inst["bbox"]) for inst in info["instances"])
         want = sorted((obj.class_id, *obj.bbox) for obj in record.objects)
         assert got == pytest.approx(want)
+
+
+def test_build_train_config_applies_the_hyper_parameters(sample, tmp_path, caplog):
+    from ymir_base.engine.registry import backend_class, image_spec
+    from ymir_base.protocol.context import build_context
+    from ymir_base.protocol.paths import PathMapper
+    from ymir_openmmlab.train import build_train_config
+
+    in_dir, out_dir = sample("training")
+    overrides = {"model_name": "yolov5_s", "samples_per_gpu": 5, "workers_per_gpu": 0, "max_epochs": 30,
+                 "val_interval": 3, "img_size": 320, "args_options": "--amp",
+                 "cfg_options": "optim_wrapper.optimizer.lr=0.002"}
+    ctx = build_context(image_spec("mmyolo"), PathMapper(in_dir, out_dir), overrides=overrides)
+    cfg = build_train_config(backend_class("mmyolo")(), ctx, tmp_path / "t.json", tmp_path / "v.json",
+                             tmp_path / "work", train_images=50)
+    assert cfg.train_dataloader.batch_size == 5 and cfg.optim_wrapper.optimizer.batch_size_per_gpu == 5
+    assert cfg.train_dataloader.num_workers == 0 and not cfg.train_dataloader.persistent_workers
+    assert cfg.train_cfg.max_epochs == 30 and cfg.train_cfg.val_interval == 3
+    assert "dynamic_intervals" not in cfg.train_cfg
+    assert mmcfg.test_size(cfg) == 320
+    assert cfg.optim_wrapper.optimizer.lr == 0.002
+    assert cfg.optim_wrapper.type == "OptimWrapper" and "--amp ignored" in caplog.text  # no GPU here
+    assert cfg.default_hooks.param_scheduler.warmup_mim_iter == 30  # 10 iterations x 30 epochs / 10
+    assert cfg.model.bbox_head.head_module.num_classes == 3
+    assert cfg.load_from is None and cfg.resume is False  # no weights baked on this machine
+    assert cfg.val_evaluator.ann_file == str(tmp_path / "v.json")
