@@ -1,0 +1,287 @@
+"""Benchmark: the mmdet / mmyolo image's infer through our executor vs mmdetection's own
+``DetInferencer`` on the same images, checkpoint and config; and each mining algorithm's cost
+relative to plain infer. Ratios are measured in one run, on this machine, as whole commands
+(process start, imports, model load, reading images, inference, results) on both sides.
+
+    .venv/bin/python bench/openmmlab_bench.py [--image mmdet|mmyolo] [--model yolox_tiny|yolov8_n]
+                                              [--images 32] [--repeat 3] [--batch 8 1] [--threads 1]
+
+The model package comes from a short training run through our executor on generated data
+(``/out/models/best/``: ``best.pth`` + the run's ``config.py``) at the model's own input size, so
+inference runs at the size the config was made for (416 px for yolox_tiny, 640 px for yolov8_n).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+MINING_CONF = 0.001
+ALGORITHMS = ("random", "entropy", "aldd", "cald")
+DEFAULT_MODEL = {"mmdet": "yolox_tiny", "mmyolo": "yolov8_n"}
+# the same environment for both sides; albumentations' update check would add a network wait
+ENV = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"}
+# our predictor's log line once the model is loaded (ymir_base.engine.task.setup_logging's format)
+LOADED = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO ymir_openmmlab\.predictor: loaded ", re.M)
+
+
+@dataclass
+class Timing:
+    wall: float  # seconds of the whole command
+    cpu: float  # user + system seconds of its processes
+    after_load: float | None  # seconds from "model loaded" to the command's end (None: no model)
+
+
+def model_setting(image: str, model: str) -> dict[str, str]:
+    if image == "mmdet":
+        return {"config_file": f"configs/yolox/{model}_8x8_300e_coco.py"}
+    return {"model_name": model}
+
+
+def train_package(image: str, model: str, work: Path, epochs: int) -> Path:
+    """A model package from our executor's training task (no downloads: no baked weights here,
+    so it starts from random initialisation). No ``img_size``: the config keeps its own sizes."""
+    from ymir_base.sample.generator import generate
+
+    extra = {**model_setting(image, model), "max_epochs": epochs, "samples_per_gpu": 4, "workers_per_gpu": 0}
+    in_dir = generate(work / "in-training", task="training", object_type="detection", fmt="ark", images=8,
+                      seed=3, size=(640, 480), extra_config=extra)
+    out = work / "out-training"
+    cmd = [sys.executable, "-m", "ymir_base.cli", "run", image, "--in", str(in_dir), "--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
+    package = out / "models" / "best"
+    if proc.returncode or not (package / "best.pth").is_file() or not (package / "config.py").is_file():
+        sys.exit(f"training the model package failed ({proc.returncode}): {' '.join(cmd)}\n"
+                 f"{proc.stdout[-4000:]}{proc.stderr[-4000:]}")
+    return package
+
+
+def run_timed(cmd: list[str]) -> tuple[float, float, float, str]:
+    """Wall seconds, CPU seconds (user + system of the command's processes), the wall clock at
+    its end, and its stdout. On a shared machine the CPU seconds are the steadier of the two."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
+    elapsed = time.perf_counter() - start
+    end_clock = time.time()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode:
+        sys.exit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stdout[-6000:]}{proc.stderr[-6000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu, end_clock, proc.stdout
+
+
+def inferencer_child(argv: list[str]) -> None:
+    """The reference side, run as its own process: ``DetInferencer`` with the package's config
+    (score threshold set like ours) and checkpoint on CPU, batch 1, no drawing, no files."""
+    package, scope, conf, images_file, result_file = argv
+    t0 = time.perf_counter()
+    from mmdet.apis import DetInferencer
+    from mmengine.config import Config
+
+    if scope == "mmyolo":
+        import mmyolo.utils
+
+        mmyolo.utils.register_all_modules()  # mmyolo's transforms and models in the registries
+    cfg = Config.fromfile(str(Path(package) / "config.py"))
+    cfg.model.test_cfg.score_thr = float(conf)
+    inferencer = DetInferencer(model=cfg, weights=str(Path(package) / "best.pth"), device="cpu", scope=scope,
+                               show_progress=False)
+    t1, loaded_clock = time.perf_counter(), time.time()
+    images = Path(images_file).read_text().split()
+    out = inferencer(images, batch_size=1, show=False, no_save_vis=True, no_save_pred=True, return_vis=False)
+    t2 = time.perf_counter()
+    boxes = [len(p["scores"]) for p in out["predictions"]]
+    Path(result_file).write_text(json.dumps({
+        "images": len(boxes), "boxes": sum(boxes), "kept": kept_boxes(images, out["predictions"]),
+        "load_s": t1 - t0, "infer_s": t2 - t1, "loaded_clock": loaded_clock}))
+
+
+def kept_boxes(images: list[str], predictions: list[dict[str, Any]]) -> int:
+    """How many boxes infer-result.json would hold: clipped to the image and rounded to whole
+    pixels, a box of zero width or height is dropped (an untrained model predicts such boxes)."""
+    from PIL import Image
+
+    kept = 0
+    for path, pred in zip(images, predictions, strict=True):
+        with Image.open(path) as im:
+            w, h = im.size
+        for x1, y1, x2, y2 in pred["bboxes"]:
+            xs = [round(min(max(v, 0.0), w)) for v in (x1, x2)]
+            ys = [round(min(max(v, 0.0), h)) for v in (y1, y2)]
+            kept += xs[1] > xs[0] and ys[1] > ys[0]
+    return kept
+
+
+def boxes_per_image(infer_result: Path) -> float:
+    det = json.loads(infer_result.read_text())["detection"]
+    return sum(len(v["boxes"]) for v in det.values()) / max(1, len(det))
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--image", default="mmdet", choices=sorted(DEFAULT_MODEL))
+    parser.add_argument("--model", help="mmdet: yolox_tiny|yolox_s|...; mmyolo: a model_name (default: "
+                                        "yolox_tiny / yolov8_n)")
+    parser.add_argument("--images", type=int, default=32)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--batch", type=int, nargs="+", default=[8, 1],
+                        help="our samples_per_gpu values; the first one also runs the mining rows")
+    parser.add_argument("--workers", type=int, default=4, help="our workers_per_gpu (image reading threads)")
+    parser.add_argument("--conf", type=float, default=0.2, help="score threshold of the infer comparison")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="OMP_NUM_THREADS / MKL_NUM_THREADS of every command (0: torch's default, one per "
+                             "core); 1 keeps the numbers steady on a small machine other jobs share")
+    parser.add_argument("--train-epochs", type=int, default=1)
+    parser.add_argument("--package", help="use this model package folder (best.pth + config.py) instead of "
+                                          "training one")
+    parser.add_argument("--out", help="work folder (default: bench-out/openmmlab-IMAGE-MODEL)")
+    return parser.parse_args()
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "_inferencer":
+        inferencer_child(sys.argv[2:])
+        return
+    args = parse_args()
+    model = args.model or DEFAULT_MODEL[args.image]
+    scope = args.image
+    if args.threads:
+        ENV.update(OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+    threads = args.threads or "default"
+
+    from ymir_base.sample.generator import generate
+    from ymir_openmmlab.config import load_config, test_size
+
+    work = Path(args.out or ROOT / "bench-out" / f"openmmlab-{args.image}-{model}")
+    given = {}
+    if args.package:  # read first: it may lie in the work folder of an earlier run
+        given = {name: (Path(args.package) / name).read_bytes() for name in ("best.pth", "config.py")}
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    start = time.perf_counter()
+    if given:
+        package = work / "package"
+        package.mkdir()
+        for name, data in given.items():
+            (package / name).write_bytes(data)
+    else:
+        package = train_package(args.image, model, work, args.train_epochs)
+    size = test_size(load_config(package / "config.py"))
+    print(f"model package {package} ({time.perf_counter() - start:.0f} s), inference size {size}", flush=True)
+
+    common = {"workers_per_gpu": args.workers, "img_size": 0}
+    folders = {task: generate(work / f"in-{task}", task=task, object_type="detection", fmt="ark",
+                              images=args.images, seed=7, size=(640, 480), models={"best": package},
+                              extra_config=common)
+               for task in ("infer", "mining")}  # same seed: the same images
+    in_dir = folders["infer"]
+    image_list = work / "images.txt"
+    image_list.write_text("\n".join(str(in_dir / line.removeprefix("/in/"))
+                                    for line in (in_dir / "candidate-index.tsv").read_text().split()) + "\n")
+    boxes: dict[str, float] = {}
+    child_results: list[dict[str, Any]] = []
+
+    def ours(key: str, task: str, conf: float, batch: int, algorithm: str | None = None) -> Timing:
+        out = work / f"out-{key.replace(' ', '-')}"
+        shutil.rmtree(out, ignore_errors=True)
+        sets = {"conf_threshold": conf, "samples_per_gpu": batch, **({"mining_algorithm": algorithm}
+                                                                      if algorithm else {})}
+        cmd = [sys.executable, "-m", "ymir_base.cli", "run", args.image, "--in", str(folders[task]),
+               "--out", str(out), *[x for k, v in sets.items() for x in ("--set", f"{k}={v}")]]
+        wall, cpu, end_clock, stdout = run_timed(cmd)
+        if task == "infer":
+            boxes[key] = boxes_per_image(out / "infer-result.json")
+        loaded = LOADED.search(stdout)
+        after_load = None
+        if loaded:
+            loaded_clock = datetime.strptime(loaded.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            after_load = end_clock - loaded_clock
+        return Timing(wall, cpu, after_load)
+
+    def reference(key: str, conf: float) -> Timing:
+        result = work / "inferencer.json"
+        wall, cpu, end_clock, _ = run_timed([sys.executable, str(Path(__file__).resolve()), "_inferencer",
+                                             str(package), scope, str(conf), str(image_list), str(result)])
+        child = json.loads(result.read_text())
+        child_results.append({"key": key, **child})
+        n = max(1, child["images"])
+        boxes[key] = child["kept"] / n
+        boxes[f"{key} raw"] = child["boxes"] / n
+        return Timing(wall, cpu, end_clock - child["loaded_clock"])
+
+    # every command once per round, in the same order, so all see the same machine state;
+    # each entry: label, the key its ratio is taken against, the command
+    base_batch = args.batch[0]
+    commands: dict[str, tuple[str, str, Callable[[], Timing]]] = {}
+    for b in args.batch:
+        commands[f"infer b{b}"] = (f"infer (ours, batch {b}, conf {args.conf})", "inferencer",
+                                   lambda b=b: ours(f"infer b{b}", "infer", args.conf, b))
+    commands["inferencer"] = (f"DetInferencer (reference, batch 1, conf {args.conf})", "inferencer",
+                              lambda: reference("inferencer", args.conf))
+    commands["baseline"] = (f"infer (ours, batch {base_batch}, conf {MINING_CONF}; mining baseline)",
+                            "inferencer low", lambda: ours("baseline", "infer", MINING_CONF, base_batch))
+    commands["inferencer low"] = (f"DetInferencer (reference, batch 1, conf {MINING_CONF})", "inferencer low",
+                                  lambda: reference("inferencer low", MINING_CONF))
+    for algorithm in ALGORITHMS:
+        commands[algorithm] = (f"mining {algorithm} (batch {base_batch}, conf {MINING_CONF})", "baseline",
+                               lambda a=algorithm: ours(f"mining {a}", "mining", MINING_CONF, base_batch, a))
+    timings: dict[str, list[Timing]] = {k: [] for k in commands}
+    loads: list[float] = []
+    for r in range(args.repeat):
+        for key, (_, _, command) in commands.items():
+            t = command()
+            timings[key].append(t)
+            loads.append(os.getloadavg()[0])
+            after = f", {t.after_load:.1f} s after model load" if t.after_load is not None else ""
+            print(f"round {r + 1}/{args.repeat} {key}: {t.wall:.1f} s{after}, {t.cpu:.1f} CPU s, load {loads[-1]:.1f}",
+                  flush=True)
+
+    def med(key: str, field: str) -> float | None:
+        values = [getattr(t, field) for t in timings[key]]
+        return statistics.median(values) if None not in values else None
+
+    def ratio(a: float | None, b: float | None) -> str:
+        return f"{a / b:.2f}" if a is not None and b else "-"
+
+    print(f"\n{args.image} {model}: {args.images} images 640x480, inference at {size} px (the config's size), "
+          f"CPU ({os.cpu_count()} cores, torch threads {threads}), our workers_per_gpu {args.workers}, "
+          f"median of {args.repeat}; whole commands on both sides (process start, imports, model load, "
+          f"inference, results); load average during the runs {min(loads):.1f}-{max(loads):.1f}\n")
+    print("| command | seconds | ratio | after model load (s) | ratio | CPU seconds | boxes/image |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for key, (label, against, _) in commands.items():
+        wall, after, cpu = med(key, "wall"), med(key, "after_load"), med(key, "cpu")
+        shown_after = f"{after:.2f}" if after is not None else "-"
+        per_image = f"{boxes[key]:.1f}" if key in boxes else "-"
+        print(f"| {label} | {wall:.2f} | {ratio(wall, med(against, 'wall'))} | {shown_after} | "
+              f"{ratio(after, med(against, 'after_load'))} | {cpu:.2f} | {per_image} |")
+    print(f"\nratio: our infer rows vs DetInferencer at the same conf; mining rows vs our infer at conf "
+          f"{MINING_CONF} (mining baseline). after model load: from our predictor's 'loaded' log line, or "
+          "the DetInferencer object's construction, to the command's end. boxes/image: as "
+          "infer-result.json holds them (a box of zero size after clipping to the image is dropped; "
+          f"DetInferencer returned {boxes['inferencer raw']:.1f} at conf {args.conf} and "
+          f"{boxes['inferencer low raw']:.1f} at conf {MINING_CONF} before that)")
+    (work / "results.json").write_text(json.dumps({
+        "image": args.image, "model": model, "images": args.images, "img_size": size, "conf": args.conf,
+        "mining_conf": MINING_CONF, "workers_per_gpu": args.workers, "threads": threads,
+        "timings": {k: [vars(t) for t in v] for k, v in timings.items()}, "load_average": loads,
+        "boxes_per_image": boxes, "inferencer_inside": child_results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
