@@ -55,7 +55,7 @@ def train(backend: OpenMMLabBackend, ctx: TaskContext, dataset: Dataset, monitor
         LOG.info("training of this task already finished in an earlier run; keeping its stages")
         return
     cfg = build_train_config(backend, ctx, train_json, val_json, work, train_images=len(dataset.train),
-                             resume=state == "resume")
+                             resume_from=state if isinstance(state, Path) else None)
     work.mkdir(parents=True, exist_ok=True)
     config_file = work / "config.py"
     cfg.dump(str(config_file))
@@ -71,21 +71,42 @@ def train(backend: OpenMMLabBackend, ctx: TaskContext, dataset: Dataset, monitor
     (work / FINISHED_MARKER).write_text(ctx.task_id)
 
 
-def _resume_state(ctx: TaskContext, work: Path) -> str | None:
+def _resume_state(ctx: TaskContext, work: Path) -> str | Path | None:
+    """"finished", the checkpoint to resume this task's killed run from, or None (a new run)."""
     marker = work / TASK_MARKER
     if not (marker.is_file() and marker.read_text().strip() == ctx.task_id):
         return None
     finished = work / FINISHED_MARKER
     if finished.is_file() and finished.read_text().strip() == ctx.task_id:
         return "finished"
-    if (work / "last_checkpoint").is_file():
-        LOG.info("resuming the killed run of this task from %s", (work / "last_checkpoint").read_text().strip())
-        return "resume"
+    checkpoint = _last_good_checkpoint(work)
+    if checkpoint is not None:
+        LOG.info("resuming the killed run of this task from %s", checkpoint)
+    return checkpoint
+
+
+def _last_good_checkpoint(work: Path) -> Path | None:
+    """The newest checkpoint of the Runner that loads. A kill can land after the CheckpointHook
+    deleted the previous checkpoint but before it rewrote ``last_checkpoint``, or mid-write."""
+    import torch
+
+    pointer = work / "last_checkpoint"
+    listed = [Path(pointer.read_text().strip())] if pointer.is_file() else []
+    epochs = sorted(work.glob("epoch_*.pth"), key=lambda p: int(p.stem[6:]) if p.stem[6:].isdigit() else -1,
+                    reverse=True)
+    for path in dict.fromkeys(listed + epochs):
+        if not path.is_file():
+            continue
+        try:
+            torch.load(path, map_location="cpu", weights_only=False)
+            return path
+        except Exception as exc:  # cut short by the kill
+            LOG.warning("cannot resume from %s (%s)", path, exc)
     return None
 
 
 def build_train_config(backend: OpenMMLabBackend, ctx: TaskContext, train_json: Path, val_json: Path,
-                       work: Path, *, train_images: int, resume: bool = False) -> Config:
+                       work: Path, *, train_images: int, resume_from: Path | None = None) -> Config:
     """The upstream config with YMIR's data, classes and hyper-parameters applied."""
     cfg_in = ctx.config
     cfg = mmcfg.load_config(backend.config_path(ctx))
@@ -145,8 +166,9 @@ def build_train_config(backend: OpenMMLabBackend, ctx: TaskContext, train_json: 
 
     cfg.resume = False
     cfg.load_from = None
-    if resume:
+    if resume_from is not None:
         cfg.resume = True
+        cfg.load_from = str(resume_from)
     elif args.resume:
         cfg.resume = True
         if args.resume != "auto":

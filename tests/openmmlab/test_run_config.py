@@ -188,3 +188,17 @@ def test_build_train_config_applies_the_hyper_parameters(sample, tmp_path, caplo
     assert cfg.model.bbox_head.head_module.num_classes == 3
     assert cfg.load_from is None and cfg.resume is False  # no weights baked on this machine
     assert cfg.val_evaluator.ann_file == str(tmp_path / "v.json")
+
+
+def test_resume_takes_the_newest_checkpoint_that_loads(tmp_path):
+    """A kill between the CheckpointHook's delete and its pointer update, or mid-write."""
+    import torch
+
+    from ymir_openmmlab.train import _last_good_checkpoint
+
+    (tmp_path / "last_checkpoint").write_text(str(tmp_path / "epoch_2.pth"))  # deleted already
+    torch.save({"meta": {"epoch": 3}}, tmp_path / "epoch_3.pth")
+    (tmp_path / "epoch_4.pth").write_bytes(b"PK\x03\x04 cut short")
+    assert _last_good_checkpoint(tmp_path) == tmp_path / "epoch_3.pth"
+    (tmp_path / "epoch_3.pth").unlink()
+    assert _last_good_checkpoint(tmp_path) is None
