@@ -3,6 +3,10 @@ briefly trained OpenMMLab model packages."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +28,20 @@ def edit_yaml(path: Path, **changes) -> None:
     data.update(changes)
     path.chmod(0o644)
     path.write_text(yaml.safe_dump(data))
+
+
+def kill_once_staged(cmd: list[str], result_file: Path, stage: str, timeout: float = 600) -> None:
+    """Run ``cmd`` and SIGKILL its whole process group as soon as ``result_file`` lists ``stage``
+    (YMIR's stop is `docker rm -f`: no grace period)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if result_file.is_file() and stage in result_file.read_text():
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "training finished before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 @pytest.fixture

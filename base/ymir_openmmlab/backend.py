@@ -6,7 +6,7 @@ import logging
 import os
 from abc import abstractmethod
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ymir_base.data.types import Dataset
 from ymir_base.engine.backend import Backend, Predictor
@@ -15,6 +15,16 @@ from ymir_base.protocol.context import TaskContext
 from ymir_base.results.training import TrainingResult
 
 LOG = logging.getLogger(__name__)
+
+# tiny CPU settings for `ymir-exec verify`; a briefly trained model is unsure of everything: a low
+# threshold keeps boxes to score
+QUICK_TRAINING = {"max_epochs": 2, "img_size": 128, "samples_per_gpu": 4, "workers_per_gpu": 0}
+QUICK_PREDICT = {"conf_threshold": 0.001, "samples_per_gpu": 4, "workers_per_gpu": 0}
+
+
+def quick_settings_for(model: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """An OpenMMLab image's ``quick_settings``: ``model`` (its smallest model) + the shared ones."""
+    return {"training": {**model, **QUICK_TRAINING}, "infer": dict(QUICK_PREDICT), "mining": dict(QUICK_PREDICT)}
 
 
 class OpenMMLabBackend(Backend):

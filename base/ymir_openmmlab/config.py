@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.config import Config, DictAction
 
 from ymir_base.errors import ConfigError
 
@@ -274,12 +274,3 @@ def inference_pipeline(cfg: Config, scope: str) -> list[dict]:
         raise ConfigError(f"the test pipeline starts with {first}, expected LoadImageFromFile")
     pipeline[0] = {"type": "LoadImageFromNDArray" if scope == "mmdet" else "mmdet.LoadImageFromNDArray"}
     return pipeline
-
-
-def as_plain(value: Any) -> Any:
-    """ConfigDicts and tuples -> plain dicts and lists (for logs and comparisons)."""
-    if isinstance(value, (dict, ConfigDict)):
-        return {k: as_plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [as_plain(v) for v in value]
-    return value

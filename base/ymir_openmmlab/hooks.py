@@ -18,6 +18,7 @@ from mmengine.hooks import Hook
 
 from ymir_base.errors import NanError
 from ymir_base.monitor import Monitor, is_rank_zero
+from ymir_base.results.atomic import link_or_copy_atomic
 from ymir_base.results.training import TrainingResult
 
 LOG = logging.getLogger(__name__)
@@ -90,13 +91,7 @@ class YmirReportHook(Hook):
 
     def _copy_stage(self, source: str, weights: Path, target: str) -> None:
         folder = self.result.stage_dir(target)
-        for src, dst in ((weights, f"{target}.pth"), (self.result.models_dir / source / CONFIG_NAME, CONFIG_NAME)):
-            tmp = folder / f".{dst}.tmp"
-            tmp.unlink(missing_ok=True)
-            try:
-                os.link(src, tmp)
-            except OSError:
-                shutil.copyfile(src, tmp)
-            os.replace(tmp, folder / dst)
+        link_or_copy_atomic(weights, folder / f"{target}.pth")
+        link_or_copy_atomic(self.result.models_dir / source / CONFIG_NAME, folder / CONFIG_NAME)
         self.result.expose_top_level(target, f"{target}.pth")
         self.result.expose_top_level(target, CONFIG_NAME)

@@ -32,7 +32,7 @@ class OpenMMLabPredictor(Predictor):
     def __init__(self, cfg: Config, checkpoint: Path, *, device: torch.device, conf_threshold: float,
                  batch_size: int, class_names: list[str] | None = None, img_size: int = 0):
         from mmengine.dataset import Compose
-        from mmengine.registry import DefaultScope, init_default_scope
+        from mmengine.registry import init_default_scope
         from mmengine.runner import load_checkpoint
 
         self.scope = str(cfg.get("default_scope") or "mmdet")
@@ -50,7 +50,6 @@ class OpenMMLabPredictor(Predictor):
         self.device = device
         self.model.to(device).eval()
         self.pipeline = Compose(mmcfg.inference_pipeline(cfg, self.scope))
-        self._scope_name = DefaultScope.get_current_instance().scope_name
         self.batch_size = batch_size
         self.num_classes = int(self.model.bbox_head.num_classes)
         meta_classes = list((ckpt.get("meta") or {}).get("dataset_meta", {}).get("classes") or [])
@@ -79,7 +78,7 @@ class OpenMMLabPredictor(Predictor):
         from mmengine.dataset import pseudo_collate
         from mmengine.registry import DefaultScope
 
-        with DefaultScope.overwrite_default_scope(self._scope_name):
+        with DefaultScope.overwrite_default_scope(self.scope):
             # OpenMMLab pipelines read BGR, as cv2 does; the preprocessor turns it to RGB
             data = [self.pipeline({"img": np.ascontiguousarray(img[..., ::-1]), "img_id": i})
                     for i, img in enumerate(chunk)]

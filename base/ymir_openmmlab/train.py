@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -86,10 +87,10 @@ def _resume_state(ctx: TaskContext, work: Path) -> str | Path | None:
 
 
 def _last_good_checkpoint(work: Path) -> Path | None:
-    """The newest checkpoint of the Runner that loads. A kill can land after the CheckpointHook
-    deleted the previous checkpoint but before it rewrote ``last_checkpoint``, or mid-write."""
-    import torch
-
+    """The newest complete checkpoint of the Runner. A kill can land after the CheckpointHook
+    deleted the previous checkpoint but before it rewrote ``last_checkpoint``, or mid-write.
+    torch.save writes a zip whose directory comes last: its CRC check proves the file whole
+    without unpickling it (MMEngine loads it next)."""
     pointer = work / "last_checkpoint"
     listed = [Path(pointer.read_text().strip())] if pointer.is_file() else []
     epochs = sorted(work.glob("epoch_*.pth"), key=lambda p: int(p.stem[6:]) if p.stem[6:].isdigit() else -1,
@@ -98,9 +99,11 @@ def _last_good_checkpoint(work: Path) -> Path | None:
         if not path.is_file():
             continue
         try:
-            torch.load(path, map_location="cpu", weights_only=False)
-            return path
-        except Exception as exc:  # cut short by the kill
+            with zipfile.ZipFile(path) as archive:
+                if archive.testzip() is None:
+                    return path
+            LOG.warning("cannot resume from %s (a corrupt member)", path)
+        except (OSError, zipfile.BadZipFile) as exc:  # cut short by the kill
             LOG.warning("cannot resume from %s (%s)", path, exc)
     return None
 

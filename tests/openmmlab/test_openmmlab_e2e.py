@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import yaml
 
-from conftest import edit_yaml, read_monitor
+from conftest import edit_yaml, kill_once_staged, read_monitor
 from ymir_base.engine.task import run_task
 from ymir_base.errors import ErrorCode
 from ymir_base.verify.checks import check_infer_result, check_training_result
@@ -91,16 +88,8 @@ def test_killed_training_resumes_from_its_checkpoint(sample):
     cmd = [sys.executable, "-m", "ymir_base.cli", "run", "mmyolo", "--in", str(in_dir), "--out", str(out_dir),
            "--set", "model_name=yolov5_n", "--set", "max_epochs=3", "--set", "img_size=64",
            "--set", "samples_per_gpu=4", "--set", "workers_per_gpu=0", "--set", "max_keep_checkpoints=-1"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     result = out_dir / "models" / "result.yaml"
-    deadline = time.time() + 600
-    while time.time() < deadline and proc.poll() is None:
-        if result.is_file() and "epoch_1" in result.read_text():
-            break
-        time.sleep(0.2)
-    assert proc.poll() is None, "training finished before it could be killed"
-    os.killpg(proc.pid, signal.SIGKILL)  # YMIR's stop is `docker rm -f`: no grace period
-    proc.wait()
+    kill_once_staged(cmd, result, "epoch_1")
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stdout[-3000:]
     assert "resuming the killed run" in again.stdout

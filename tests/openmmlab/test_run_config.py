@@ -13,6 +13,15 @@ from ymir_mmyolo.backend import config_dir as mmyolo_configs
 from ymir_openmmlab import config as mmcfg
 
 
+def as_plain(value):
+    """ConfigDicts and tuples -> plain dicts and lists, for comparisons."""
+    if isinstance(value, dict):
+        return {k: as_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [as_plain(v) for v in value]
+    return value
+
+
 def yolox_tiny():
     return mmcfg.load_config(mmdet_configs() / "yolox" / "yolox_tiny_8xb8-300e_coco.py")
 
@@ -38,7 +47,7 @@ def test_download_initialisers_are_removed():
     assert any(isinstance(d.get("init_cfg"), dict) and d["init_cfg"].get("type") == "Pretrained"
                for d in mmcfg.walk(cfg.model))
     assert mmcfg.strip_pretrained(cfg.model) >= 1
-    assert "://" not in str(mmcfg.as_plain(cfg.model))
+    assert "://" not in str(as_plain(cfg.model))
 
 
 def test_wrapped_datasets_are_pointed_at_our_files(tmp_path):
@@ -63,9 +72,9 @@ def test_resize_scales_every_size_to_the_inference_size():
 
 def test_resize_zero_keeps_the_config():
     cfg = mmyolo("yolov5_n")
-    before = mmcfg.as_plain(cfg.train_dataloader)
+    before = as_plain(cfg.train_dataloader)
     mmcfg.resize(cfg, 0)
-    assert mmcfg.as_plain(cfg.train_dataloader) == before
+    assert as_plain(cfg.train_dataloader) == before
 
 
 def test_schedule_is_stretched_to_max_epochs():

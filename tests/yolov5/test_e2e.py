@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import yaml
 
-from conftest import read_monitor
+from conftest import kill_once_staged, read_monitor
 from ymir_base.engine.task import run_task
 from ymir_base.verify.checks import check_infer_result, check_mining_result, check_training_result
 
@@ -60,16 +57,8 @@ def test_killed_training_resumes_from_its_checkpoint(sample):
     cmd = [sys.executable, "-m", "ymir_base.cli", "run", "yolov5", "--in", str(in_dir), "--out", str(out_dir),
            "--set", "model=yolov5n", "--set", "epochs=3", "--set", "img_size=64", "--set", "batch_size_per_gpu=4",
            "--set", "num_workers_per_gpu=0", "--set", "save_best_only=false", "--set", "save_period=1"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     result = out_dir / "models" / "result.yaml"
-    deadline = time.time() + 600
-    while time.time() < deadline and proc.poll() is None:
-        if result.is_file() and "epoch_1" in result.read_text():
-            break
-        time.sleep(0.2)
-    assert proc.poll() is None, "training finished before it could be killed"
-    os.killpg(proc.pid, signal.SIGKILL)  # YMIR's stop is `docker rm -f`: no grace period
-    proc.wait()
+    kill_once_staged(cmd, result, "epoch_1")
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stdout[-3000:]
     assert "resuming the killed run" in again.stdout

@@ -3,8 +3,22 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
+
+
+def link_or_copy_atomic(source: Path, target: Path) -> None:
+    """Make ``target`` the same file as ``source`` (a hard link, a copy across file systems),
+    replaced atomically."""
+    target = Path(target)
+    tmp = target.parent / f".{target.name}.tmp"
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError:
+        shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
 
 
 def write_text_atomic(path: Path, text: str) -> None:

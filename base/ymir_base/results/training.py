@@ -8,7 +8,6 @@ any moment leaves a valid file that lists only files that exist.
 from __future__ import annotations
 
 import math
-import os
 import re
 import shutil
 import time
@@ -18,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from ymir_base.results.atomic import write_text_atomic
+from ymir_base.results.atomic import link_or_copy_atomic, write_text_atomic
 
 STAGE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAIN_METRIC = {2: "mAP", 3: "mIoU", 4: "maskAP"}
@@ -84,14 +83,7 @@ class TrainingResult:
     def expose_top_level(self, name: str, filename: str) -> None:
         """Link a stage file at the top of /out/models too: the official verifier passes only
         top-level files of /out/models to the next task (protocol §9.5). Replaced atomically."""
-        source = self.models_dir / name / filename
-        tmp = self.models_dir / f".{filename}.tmp"
-        tmp.unlink(missing_ok=True)
-        try:
-            os.link(source, tmp)
-        except OSError:
-            shutil.copyfile(source, tmp)
-        os.replace(tmp, self.models_dir / filename)
+        link_or_copy_atomic(self.models_dir / name / filename, self.models_dir / filename)
 
     def add_attachment(self, section: str, files: list[str | Path]) -> None:
         folder = self.models_dir / "attachments" / section

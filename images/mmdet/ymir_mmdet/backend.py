@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from ymir_base.errors import ConfigError
 from ymir_base.protocol.context import TaskContext
-from ymir_openmmlab.backend import OpenMMLabBackend
+from ymir_openmmlab.backend import OpenMMLabBackend, quick_settings_for
 
 HERE = Path(__file__).resolve().parent
 
@@ -37,13 +37,8 @@ class MmdetBackend(OpenMMLabBackend):
     mining_algorithms = ("aldd", "cald", "entropy", "random")
     img_man_dir = HERE.parent / "img-man"
     params_file = HERE / "params.yaml"
-    quick_settings: ClassVar[dict[str, dict[str, Any]]] = {
-        "training": {"config_file": "configs/yolox/yolox_tiny_8x8_300e_coco.py", "max_epochs": 2, "img_size": 128,
-                     "samples_per_gpu": 4, "workers_per_gpu": 0},
-        # a briefly trained model is unsure of everything: a low threshold keeps boxes to score
-        "infer": {"conf_threshold": 0.001, "samples_per_gpu": 4, "workers_per_gpu": 0},
-        "mining": {"conf_threshold": 0.001, "samples_per_gpu": 4, "workers_per_gpu": 0},
-    }
+    quick_settings: ClassVar[dict[str, dict[str, Any]]] = quick_settings_for(
+        {"config_file": "configs/yolox/yolox_tiny_8x8_300e_coco.py"})
 
     def model_key(self, ctx: TaskContext) -> str:
         return model_of(str(ctx.config["config_file"]))
