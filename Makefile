@@ -12,8 +12,7 @@ $(VENV_STAMP): requirements/constraints.txt requirements/stack.txt pyproject.tom
 	touch $@
 
 demo: $(VENV_STAMP)
-	rm -rf demo-out
-	.venv/bin/ymir-exec verify yolov5 --keep demo-out
+	.venv/bin/ymir-exec demo yolov5 --out demo-out
 
 test: $(VENV_STAMP)
 	$(PY) -m ruff check .

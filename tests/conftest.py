@@ -3,15 +3,16 @@ briefly trained OpenMMLab model packages."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 
+from ymir_base import faults
 from ymir_base.engine.task import run_task
 from ymir_base.sample.generator import generate
 
@@ -30,18 +31,17 @@ def edit_yaml(path: Path, **changes) -> None:
     path.write_text(yaml.safe_dump(data))
 
 
-def kill_once_staged(cmd: list[str], result_file: Path, stage: str, timeout: float = 600) -> None:
-    """Run ``cmd`` and SIGKILL its whole process group as soon as ``result_file`` lists ``stage``
-    (YMIR's stop is `docker rm -f`: no grace period)."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + timeout
-    while time.time() < deadline and proc.poll() is None:
-        if result_file.is_file() and stage in result_file.read_text():
-            break
-        time.sleep(0.2)
-    assert proc.poll() is None, "training finished before it could be killed"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+def kill_after_stage(cmd: list[str], stage: str, timeout: float = 600) -> None:
+    """Run ``cmd`` and have it SIGKILL itself right after result.yaml lists ``stage`` (YMIR's stop
+    is `docker rm -f`: no grace period). The kill point is exact, not a race with a timer."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                            env={**os.environ, faults.KILL_AFTER: f"stage:{stage}"})
+    try:
+        code = proc.wait(timeout)
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # data loader workers left behind
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert code == -signal.SIGKILL, f"the task ended with {code} instead of being killed after stage {stage}"
 
 
 @pytest.fixture

@@ -68,6 +68,18 @@ def _summary(root: Path) -> None:
               f"score {top[1]} -> {tsv}")
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    import shutil
+
+    from ymir_base.demo.pipeline import run_demo
+
+    out = Path(args.out)
+    shutil.rmtree(out, ignore_errors=True)
+    result = run_demo(args.image, out, echo=lambda line: print(line, flush=True), min_map=args.min_map)
+    print("\n" + "\n".join(result.summary))
+    return 0 if result.ok else 1
+
+
 def _cmd_templates(args: argparse.Namespace) -> int:
     from ymir_base.engine.registry import image_spec
 
@@ -107,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="ark", choices=["ark", "voc", "coco"])
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a training hyper-parameter")
     p.set_defaults(func=_cmd_verify)
+
+    p = sub.add_parser("demo", help="train a model that learns the sample data, infer, mine, draw, summarise")
+    p.add_argument("image", nargs="?", default="yolov5")
+    p.add_argument("--out", default="demo-out", help="folder for every task's /in and /out and the pictures")
+    p.add_argument("--min-map", type=float, default=0.5, help="fail when the best mAP@0.5 stays below this")
+    p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("templates", help="print IMAGE's merged default templates")
     p.add_argument("image")

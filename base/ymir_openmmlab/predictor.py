@@ -74,7 +74,9 @@ class OpenMMLabPredictor(Predictor):
             out += self._forward(images[start:start + self.batch_size], dense)
         return out
 
-    def _forward(self, chunk: list[np.ndarray], dense: bool) -> list[Prediction]:
+    def network_outputs(self, chunk: list[np.ndarray]) -> tuple[torch.Tensor, list[dict], tuple[Any, ...]]:
+        """One forward pass: the preprocessed batch, each image's meta info (scale, padding) and the
+        head's raw outputs, i.e. everything the head's own ``predict_by_feat`` decodes."""
         from mmengine.dataset import pseudo_collate
         from mmengine.registry import DefaultScope
 
@@ -83,11 +85,13 @@ class OpenMMLabPredictor(Predictor):
             data = [self.pipeline({"img": np.ascontiguousarray(img[..., ::-1]), "img_id": i})
                     for i, img in enumerate(chunk)]
         batch = self.model.data_preprocessor(pseudo_collate(data), False)
-        inputs, samples = batch["inputs"], batch["data_samples"]
-        head = self.model.bbox_head
-        outs = head(self.model.extract_feat(inputs))
-        metas = [s.metainfo for s in samples]
-        results = head.predict_by_feat(*outs, batch_img_metas=metas, rescale=True)
+        inputs = batch["inputs"]
+        outs = self.model.bbox_head(self.model.extract_feat(inputs))
+        return inputs, [s.metainfo for s in batch["data_samples"]], outs
+
+    def _forward(self, chunk: list[np.ndarray], dense: bool) -> list[Prediction]:
+        inputs, metas, outs = self.network_outputs(chunk)
+        results = self.model.bbox_head.predict_by_feat(*outs, batch_img_metas=metas, rescale=True)
         maps = dense_maps(outs, self.num_classes) if dense else None
         preds = []
         for i, (img, res) in enumerate(zip(chunk, results, strict=True)):

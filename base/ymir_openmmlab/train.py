@@ -164,6 +164,9 @@ def build_train_config(backend: OpenMMLabBackend, ctx: TaskContext, train_json: 
             raise ConfigError("config key 'args_options': --auto-scale-lr, but the model's config has no "
                               "auto_scale_lr.base_batch_size")
         cfg.auto_scale_lr.enable = True
+    # seeded like yolov5's trainer (seed 0), so the same task trains the same model;
+    # cfg_options randomness.seed=... chooses another
+    cfg.randomness = dict(seed=0, deterministic=False)
     mmcfg.merge_options(cfg, mmcfg.parse_cfg_options(str(cfg_in.get("cfg_options") or "")))
     mmcfg.merge_options(cfg, dict(args.cfg_options), "args_options")
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import edit_yaml, kill_once_staged, read_monitor
+from conftest import edit_yaml, kill_after_stage, read_monitor
 from ymir_base.engine.task import run_task
 from ymir_base.errors import ErrorCode
 from ymir_base.verify.checks import check_infer_result, check_training_result
@@ -89,7 +89,7 @@ def test_killed_training_resumes_from_its_checkpoint(sample):
            "--set", "model_name=yolov5_n", "--set", "max_epochs=3", "--set", "img_size=64",
            "--set", "samples_per_gpu=4", "--set", "workers_per_gpu=0", "--set", "max_keep_checkpoints=-1"]
     result = out_dir / "models" / "result.yaml"
-    kill_once_staged(cmd, result, "epoch_1")
+    kill_after_stage(cmd, "epoch_1")
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stdout[-3000:]
     assert "resuming the killed run" in again.stdout

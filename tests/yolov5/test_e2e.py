@@ -9,7 +9,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import kill_once_staged, read_monitor
+from conftest import kill_after_stage, read_monitor
 from ymir_base.engine.task import run_task
 from ymir_base.verify.checks import check_infer_result, check_mining_result, check_training_result
 
@@ -58,7 +58,7 @@ def test_killed_training_resumes_from_its_checkpoint(sample):
            "--set", "model=yolov5n", "--set", "epochs=3", "--set", "img_size=64", "--set", "batch_size_per_gpu=4",
            "--set", "num_workers_per_gpu=0", "--set", "save_best_only=false", "--set", "save_period=1"]
     result = out_dir / "models" / "result.yaml"
-    kill_once_staged(cmd, result, "epoch_1")
+    kill_after_stage(cmd, "epoch_1")
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stdout[-3000:]
     assert "resuming the killed run" in again.stdout

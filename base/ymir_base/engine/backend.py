@@ -38,10 +38,19 @@ class Backend(ABC):
     # small settings per task ("training", "infer", "mining") that make `ymir-exec verify` and
     # `make demo` finish in minutes on a CPU
     quick_settings: ClassVar[dict[str, dict[str, Any]]] = {}
+    # how many sample images `ymir-exec demo` trains on (a third of them validate)
+    demo_images: ClassVar[int] = 96
 
     @abstractmethod
     def train(self, ctx: TaskContext, dataset: Dataset, monitor: Monitor, result: TrainingResult) -> None:
         """Train, adding a stage to ``result`` after every evaluation."""
+
+    @classmethod
+    def demo_settings(cls, work_dir: Path) -> dict[str, dict[str, Any]]:
+        """Settings per task with which `ymir-exec demo` (`make demo`) trains a model that really
+        detects the sample shapes in a few CPU minutes; files they need go to ``work_dir``.
+        Empty: this image has no demo."""
+        return {}
 
     @abstractmethod
     def predictor(self, ctx: TaskContext) -> Predictor:

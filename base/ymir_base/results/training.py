@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from ymir_base import faults
 from ymir_base.results.atomic import link_or_copy_atomic, write_text_atomic
 
 STAGE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -71,6 +72,7 @@ class TrainingResult:
         self.stages[name] = stage
         self._prune()
         self.write()
+        faults.reached(f"stage:{name}")
         return stage
 
     def remove_stage(self, name: str) -> None:

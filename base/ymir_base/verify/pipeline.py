@@ -37,9 +37,13 @@ def _candidates(in_dir: Path) -> list[str]:
 
 def verify(image: str, work_dir: Path | None = None, *, gpu_id: str = "", images: int = 12,
            overrides: dict[str, Any] | None = None, fmt: str = "ark",
-           echo: Callable[[str], None] | None = None) -> Report:
+           echo: Callable[[str], None] | None = None, settings: dict[str, dict[str, Any]] | None = None,
+           candidates: int | None = None, candidate_seed: int = 1) -> Report:
+    """``images`` sample images for training (a third for validation) and ``candidates`` (default:
+    as many) for infer and mining, drawn with ``candidate_seed`` (1, the training seed, gives the
+    training images again). ``settings`` per task default to the backend's ``quick_settings``."""
     backend = backend_class(image)
-    quick = backend.quick_settings
+    quick = backend.quick_settings if settings is None else settings
     root = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix=f"ymir-verify-{image}-"))
     report = Report()
     platform = {"gpu_id": gpu_id, "gpu_count": len([g for g in gpu_id.split(",") if g])}
@@ -50,8 +54,10 @@ def verify(image: str, work_dir: Path | None = None, *, gpu_id: str = "", images
         for d in (in_dir, out_dir):
             shutil.rmtree(d, ignore_errors=True)
         out_dir.mkdir(parents=True)
-        generate(in_dir, task=task, object_type="detection", fmt=fmt, images=images, seed=1,
-                 extra_config={**platform, **extra}, models=models)
+        training = task == "training"
+        generate(in_dir, task=task, object_type="detection", fmt=fmt,
+                 images=images if training or candidates is None else candidates,
+                 seed=1 if training else candidate_seed, extra_config={**platform, **extra}, models=models)
         started = time.perf_counter()
         code = run_task(image, in_dir, out_dir)
         report.timings[name] = time.perf_counter() - started

@@ -1,0 +1,1 @@
+"""The demo: a model that learns the sample data, its pictures, its curve and a true summary."""
