@@ -1,9 +1,12 @@
-"""Image name -> backend class. Backends are imported lazily: the base never imports torch
+"""Image name -> backend class. Images declare their backend as an entry point of the group
+``ymir.executors`` (see pyproject.toml), the way MMEngine's child registries declare themselves,
+so the base names no image. Backends are imported lazily: the base never imports the torch
 libraries of images that are not used."""
 
 from __future__ import annotations
 
-import importlib
+from functools import cache
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
 from ymir_base.engine.backend import Backend
@@ -11,20 +14,28 @@ from ymir_base.errors import ConfigError
 from ymir_base.protocol.context import ImageSpec
 from ymir_base.protocol.params import ParamSchema
 
-BACKENDS = {
-    "yolov5": "ymir_yolov5.backend:Yolov5Backend",
-    "mmdet": "ymir_mmdet.backend:MmdetBackend",
-    "mmyolo": "ymir_mmyolo.backend:MmyoloBackend",
-}
+GROUP = "ymir.executors"
+
+
+@cache
+def _declared() -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group=GROUP)}
+
+
+def images() -> list[str]:
+    """The names of every installed image backend."""
+    return sorted(_declared())
 
 
 def backend_class(image: str) -> type[Backend]:
-    try:
-        target = BACKENDS[image]
-    except KeyError:
-        raise ConfigError(f"unknown image {image!r}; known images: {', '.join(BACKENDS)}") from None
-    module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)
+    declared = _declared()
+    if image not in declared:
+        raise ConfigError(f"unknown image {image!r}; installed images: {', '.join(images()) or 'none'} "
+                          f"(entry point group {GROUP!r})")
+    cls = declared[image].load()
+    if not (isinstance(cls, type) and issubclass(cls, Backend)):
+        raise ConfigError(f"entry point {image!r} of group {GROUP!r} is {cls!r}, not a Backend subclass")
+    return cls
 
 
 def image_spec(image: str, img_man_dir: Path | None = None) -> ImageSpec:
