@@ -1,4 +1,3 @@
-import time
 
 from ymir_base.errors import ErrorCode
 from ymir_base.monitor import Monitor
@@ -37,15 +36,19 @@ def test_error_state_code_and_message(tmp_path):
 
 def test_throttled_but_timestamps_increase(tmp_path):
     path = tmp_path / "monitor.txt"
-    m = Monitor(path, "t1", min_interval=60)
+    now = [1000.0]
+    m = Monitor(path, "t1", min_interval=60, clock=lambda: now[0])
     m.start()
     first = read(path)[0]
-    m.progress(0.3)  # throttled: not written
+    now[0] += 59.0
+    m.progress(0.3)  # within min_interval: not written
     assert read(path)[0] == first
-    m.progress(0.4, force=True)
-    ts1 = float(first.split("\t")[1])
-    ts2 = float(read(path)[0].split("\t")[1])
-    assert ts2 > ts1 and ts2 <= time.time() + 1
+    now[0] += 2.0
+    m.progress(0.35)  # 61 s after the last write: written
+    assert float(read(path)[0].split("\t")[2]) == 0.35
+    m.progress(0.4, force=True)  # forced, in the same second: written, with a later timestamp
+    stamps = [float(first.split("\t")[1]), 1061.0, float(read(path)[0].split("\t")[1])]
+    assert stamps[0] == 1000.0 and stamps[1] < stamps[2] <= 1061.0 + 1e-3
 
 
 def test_only_rank_zero_writes(tmp_path, monkeypatch):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -29,8 +29,10 @@ def is_rank_zero() -> bool:
 
 
 class Monitor:
-    def __init__(self, path: Path, task_id: str, *, min_interval: float = 1.0):
+    def __init__(self, path: Path, task_id: str, *, min_interval: float = 1.0,
+                 clock: Callable[[], float] = time.time):
         self.path = Path(path)
+        self.clock = clock  # wall-clock seconds; tests pass their own
         self.task_id = task_id.replace("\t", " ") or "unknown"
         self.min_interval = min_interval
         self.percent = 0.0
@@ -54,7 +56,7 @@ class Monitor:
         fraction = min(max(float(fraction), 0.0), 1.0)
         lo, hi = self._range
         percent = max(self.percent, lo + (hi - lo) * fraction)
-        now = time.time()
+        now = self.clock()
         if not force and percent < 1.0 and now - self._last_write < self.min_interval:
             self.percent = percent
             return
@@ -76,7 +78,7 @@ class Monitor:
     def _write(self, state: int, code: int, message: str = "", details: list[str] | None = None) -> None:
         if not self.enabled:
             return
-        ts = time.time()
+        ts = self.clock()
         if ts <= self._last_write:  # YMIR only notices an update when the timestamp changes
             ts = self._last_write + 1e-6
         fields = [self.task_id, f"{ts:.6f}", f"{self.percent:.4f}", str(state), str(int(code))]
