@@ -4,9 +4,12 @@ Each backend's predictor converts its library's raw output into :class:`Predicti
 itself (``ymir_yolov5/predictor.py``, ``ymir_openmmlab/predictor.py``); there are no shared
 adapter functions. Mining algorithms and result writers only ever see this type.
 
-Coordinates are original-image pixels. ``boxes`` are axis-aligned ``x1, y1, x2, y2`` floats
-(for rotated detections: the axis-aligned hull of each rotated box; ``rboxes`` holds
-``cx, cy, w, h, angle``).
+Coordinates are original-image pixels. ``boxes`` are axis-aligned ``x1, y1, x2, y2`` floats.
+For rotated detections ``rboxes`` holds ``cx, cy, w, h, angle`` (the unrotated extent around the
+centre, angle in radians, see ``ymir_base/geometry.py``) and ``boxes`` the axis-aligned hull of
+each rotated box, for the consumers that only understand axis-aligned boxes (mining); the infer
+writer takes rotated boxes from ``rboxes`` alone. :meth:`Prediction.from_rotated` builds such a
+prediction, :func:`rotated_box` turns a ground-truth object into an ``rboxes`` row.
 
 Per-object fields (``boxes``, ``scores``, ``class_ids``, ``rboxes``, ``masks``, ``class_probs``)
 have one row per detection; their lengths are checked on construction and :meth:`Prediction.filter`
@@ -16,9 +19,14 @@ slices all of them. The other fields describe the whole image.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from ymir_base.geometry import box_to_rotated, rotated_hull
+
+if TYPE_CHECKING:
+    from ymir_base.data.types import ObjectAnnotation
 
 # Capabilities a predictor can offer; mining algorithms declare which they need.
 BOXES = "boxes"                      # post-NMS boxes, scores, class ids
@@ -96,6 +104,19 @@ class Prediction:
     def empty(cls, image_size: tuple[int, int]) -> Prediction:
         return cls(image_size=image_size)
 
+    @classmethod
+    def from_rotated(cls, image_size: tuple[int, int], rboxes: Any, scores: Any, class_ids: Any,
+                     **kwargs: Any) -> Prediction:
+        """A rotated detection: ``rboxes`` [N, 5] as given, ``boxes`` their axis-aligned hulls
+        clipped to the image."""
+        rboxes = np.asarray(rboxes, np.float64).reshape(-1, 5)
+        h, w = image_size
+        hull = rotated_hull(rboxes)
+        hull[:, 0::2] = hull[:, 0::2].clip(0, w)
+        hull[:, 1::2] = hull[:, 1::2].clip(0, h)
+        return cls(image_size=image_size, boxes=hull, scores=scores, class_ids=class_ids, rboxes=rboxes,
+                   **kwargs)
+
     def filter(self, keep: np.ndarray) -> Prediction:
         """A copy holding only the detections selected by a boolean mask or index array; the
         per-image fields are shared."""
@@ -108,3 +129,9 @@ class Prediction:
 
     def above(self, conf_thres: float) -> Prediction:
         return self.filter(self.scores >= conf_thres)
+
+
+def rotated_box(obj: ObjectAnnotation) -> np.ndarray:
+    """The ``rboxes`` row ``[cx, cy, w, h, angle]`` of a ground-truth object: its ``bbox`` is the
+    unrotated extent (x2/y2 exclusive) around the centre, ``angle`` the rotation in radians."""
+    return box_to_rotated(obj.bbox, obj.angle)
