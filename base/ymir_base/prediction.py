@@ -1,19 +1,32 @@
 """One prediction type for every model family.
 
-Each backend converts its library's raw output into :class:`Prediction` objects with one adapter
-function (``from_<library>``), the way ``supervision.Detections`` does. Mining algorithms and
-result writers only ever see this type.
+Each backend's predictor converts its library's raw output into :class:`Prediction` objects
+itself (``ymir_yolov5/predictor.py``, ``ymir_openmmlab/predictor.py``); there are no shared
+adapter functions. Mining algorithms and result writers only ever see this type.
 
-Coordinates are original-image pixels. ``boxes`` are axis-aligned ``x1, y1, x2, y2`` floats
-(for rotated detections: the axis-aligned hull of each rotated box).
+Coordinates are original-image pixels. ``boxes`` are axis-aligned ``x1, y1, x2, y2`` floats.
+For rotated detections ``rboxes`` holds ``cx, cy, w, h, angle`` (the unrotated extent around the
+centre, angle in radians, see ``ymir_base/geometry.py``) and ``boxes`` the axis-aligned hull of
+each rotated box, for the consumers that only understand axis-aligned boxes (mining); the infer
+writer takes rotated boxes from ``rboxes`` alone. :meth:`Prediction.from_rotated` builds such a
+prediction, :func:`rotated_box` turns a ground-truth object into an ``rboxes`` row.
+
+Per-object fields (``boxes``, ``scores``, ``class_ids``, ``rboxes``, ``masks``, ``class_probs``)
+have one row per detection; their lengths are checked on construction and :meth:`Prediction.filter`
+slices all of them. The other fields describe the whole image.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from ymir_base.geometry import box_to_rotated, rotated_hull
+
+if TYPE_CHECKING:
+    from ymir_base.data.types import ObjectAnnotation
 
 # Capabilities a predictor can offer; mining algorithms declare which they need.
 BOXES = "boxes"                      # post-NMS boxes, scores, class ids
@@ -23,21 +36,23 @@ ROTATED_BOXES = "rotated_boxes"
 INSTANCE_MASKS = "instance_masks"
 SEMANTIC_PROBS = "semantic_probs"
 
+_PER_OBJECT = {"per_object": True}
+
 
 @dataclass
 class Prediction:
     """Everything one model pass says about one image."""
 
     image_size: tuple[int, int]                      # (height, width) of the original image
-    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
-    scores: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
-    class_ids: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
-    # rotated detection: [N, 5] = cx, cy, w, h, angle (radians)
-    rboxes: np.ndarray | None = None
+    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32), metadata=_PER_OBJECT)
+    scores: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32), metadata=_PER_OBJECT)
+    class_ids: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64), metadata=_PER_OBJECT)
+    # rotated detection: [N, 5] = cx, cy, w, h, angle (radians), float64
+    rboxes: np.ndarray | None = field(default=None, metadata=_PER_OBJECT)
     # instance segmentation: [N, H, W] boolean masks at image size
-    masks: np.ndarray | None = None
+    masks: np.ndarray | None = field(default=None, metadata=_PER_OBJECT)
     # per-box class-probability vectors [N, C] when the head gives them
-    class_probs: np.ndarray | None = None
+    class_probs: np.ndarray | None = field(default=None, metadata=_PER_OBJECT)
     # dense maps for ALDD: one tensor per head level, shaped [A, C, h, w], probabilities in
     # [0, 1] (for YOLOv5: objectness x class probability per anchor). Torch tensors or arrays.
     dense_class_probs: list[Any] | None = None
@@ -51,32 +66,72 @@ class Prediction:
         self.scores = np.asarray(self.scores, dtype=np.float32).reshape(-1)
         self.class_ids = np.asarray(self.class_ids, dtype=np.int64).reshape(-1)
         n = len(self.boxes)
-        if len(self.scores) != n or len(self.class_ids) != n:
-            raise ValueError(f"boxes ({n}), scores ({len(self.scores)}) and class_ids "
-                             f"({len(self.class_ids)}) differ in length")
+        if self.rboxes is not None:
+            self.rboxes = np.asarray(self.rboxes, dtype=np.float64)
+            if self.rboxes.size == 0:
+                self.rboxes = self.rboxes.reshape(0, 5)
+            if self.rboxes.ndim != 2 or self.rboxes.shape[1] != 5:
+                raise ValueError(f"rboxes must be [N, 5] (cx, cy, w, h, angle), got shape {self.rboxes.shape}")
+        if self.class_probs is not None:
+            self.class_probs = np.asarray(self.class_probs)
+            if self.class_probs.size == 0 and self.class_probs.ndim != 2:
+                self.class_probs = self.class_probs.reshape(0, 0)
+            if self.class_probs.ndim != 2:
+                raise ValueError(f"class_probs must be [N, C], got shape {self.class_probs.shape}")
+        if self.masks is not None:
+            self.masks = np.asarray(self.masks)
+            if self.masks.ndim < 1:
+                raise ValueError("masks must be [N, ...] (one mask per detection)")
+        lengths = {name: len(value) for name, value in self.per_object().items()}
+        if any(length != n for length in lengths.values()):
+            raise ValueError("per-detection fields differ in length: "
+                             + ", ".join(f"{name} ({length})" for name, length in lengths.items()))
 
     def __len__(self) -> int:
         return len(self.boxes)
 
     @classmethod
+    def per_object_fields(cls) -> tuple[str, ...]:
+        """Names of the fields with one row per detection."""
+        return tuple(f.name for f in fields(cls) if f.metadata.get("per_object"))
+
+    def per_object(self) -> dict[str, np.ndarray]:
+        """The per-detection fields that are set, by name."""
+        return {name: value for name in self.per_object_fields()
+                if (value := getattr(self, name)) is not None}
+
+    @classmethod
     def empty(cls, image_size: tuple[int, int]) -> Prediction:
         return cls(image_size=image_size)
 
+    @classmethod
+    def from_rotated(cls, image_size: tuple[int, int], rboxes: Any, scores: Any, class_ids: Any,
+                     **kwargs: Any) -> Prediction:
+        """A rotated detection: ``rboxes`` [N, 5] as given, ``boxes`` their axis-aligned hulls
+        clipped to the image."""
+        rboxes = np.asarray(rboxes, np.float64).reshape(-1, 5)
+        h, w = image_size
+        hull = rotated_hull(rboxes)
+        hull[:, 0::2] = hull[:, 0::2].clip(0, w)
+        hull[:, 1::2] = hull[:, 1::2].clip(0, h)
+        return cls(image_size=image_size, boxes=hull, scores=scores, class_ids=class_ids, rboxes=rboxes,
+                   **kwargs)
+
     def filter(self, keep: np.ndarray) -> Prediction:
-        """A copy holding only the detections selected by a boolean mask or index array."""
+        """A copy holding only the detections selected by a boolean mask or index array; the
+        per-image fields are shared."""
         keep = np.asarray(keep)
-        return Prediction(
-            image_size=self.image_size,
-            boxes=self.boxes[keep],
-            scores=self.scores[keep],
-            class_ids=self.class_ids[keep],
-            rboxes=None if self.rboxes is None else self.rboxes[keep],
-            masks=None if self.masks is None else self.masks[keep],
-            class_probs=None if self.class_probs is None else self.class_probs[keep],
-            dense_class_probs=self.dense_class_probs,
-            input_size=self.input_size,
-            semantic_probs=self.semantic_probs,
-        )
+        if keep.dtype != bool:
+            keep = keep.astype(np.intp)  # an empty list is a float array
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update({name: value[keep] for name, value in self.per_object().items()})
+        return type(self)(**values)
 
     def above(self, conf_thres: float) -> Prediction:
         return self.filter(self.scores >= conf_thres)
+
+
+def rotated_box(obj: ObjectAnnotation) -> np.ndarray:
+    """The ``rboxes`` row ``[cx, cy, w, h, angle]`` of a ground-truth object: its ``bbox`` is the
+    unrotated extent (x2/y2 exclusive) around the centre, ``angle`` the rotation in radians."""
+    return box_to_rotated(obj.bbox, obj.angle)

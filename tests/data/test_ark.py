@@ -43,6 +43,8 @@ def test_empty_file_is_a_negative_sample(tmp_path):
     ("5, 1, 2, 3, 4\n", r"line 1: class index 5 outside class_names \(3 classes\)"),
     ("-1, 1, 2, 3, 4\n", r"line 1: class index -1 outside class_names"),
     ("0, 1, 2, nan, 4\n", r"line 1: field 'nan' is not a finite number"),
+    ("0, 1, 2, 3, 4, -1.0, 0.5\n0, 1, 2, 3, 4, -1.0, nan\n", r"line 2: field 'nan' is not a finite number"),
+    ("0, 1, 2, 3, 4, -1.0, inf\n", r"line 1: field 'inf' is not a finite number"),
 ])
 def test_bad_lines_name_file_and_line(tmp_path, text, message):
     path = _ark(tmp_path, text)

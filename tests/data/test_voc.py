@@ -50,6 +50,8 @@ def test_malformed_xml_names_the_file(tmp_path):
     ("<name>cat</name><bndbox><xmin>1</xmin><ymin>1</ymin><ymax>3</ymax></bndbox>", r"<xmax> is missing"),
     ("<name>cat</name><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>a</xmax><ymax>3</ymax></bndbox>",
      r"<xmax> 'a' is not a number"),
+    ("<name>cat</name><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>3</xmax><ymax>3</ymax>"
+     "<rotate_angle>NaN</rotate_angle></bndbox>", r"object 1: <bndbox><rotate_angle> 'NaN' is not a finite"),
     ("<bndbox/>", r"<name> is missing"),
 ])
 def test_bad_objects_name_the_file(tmp_path, obj, message):

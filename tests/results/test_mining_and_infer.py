@@ -1,4 +1,5 @@
 import json
+import math
 
 import numpy as np
 import pytest
@@ -32,6 +33,33 @@ def test_detection_boxes_are_integers_clipped_and_sorted():
     angled = detection_result({"a.jpg": pred}, ["cat", "dog"], with_angle=True)
     assert angled["detection"]["a.jpg"]["boxes"][0]["box"]["rotate_angle"] == 0.0
     json.loads(dumps(result))
+
+
+def _rotated_written(pred):
+    return detection_result({"a.jpg": pred}, ["cat", "dog", "car"], with_angle=True)["detection"]["a.jpg"]["boxes"]
+
+
+def test_issue_example_is_written_as_the_unrotated_extent():
+    """(cx, cy, w, h, a) = (80, 500, 200, 20, pi/4) in a 1024x1024 image: not the hull
+    (2.2, 422.2, 157.8, 577.8) but the unrotated extent, sticking out on the left, not clipped."""
+    rbox = [80, 500, 200, 20, math.pi / 4]
+    hull = [[2.2, 422.2, 157.8, 577.8]]
+    pred = Prediction((1024, 1024), boxes=hull, scores=[0.9], class_ids=[1], rboxes=[rbox])
+    (box,) = _rotated_written(pred)
+    assert box == {"box": {"x": -20, "y": 490, "w": 200, "h": 20, "rotate_angle": math.pi / 4},
+                   "class_name": "dog", "score": 0.9}
+    assert box["box"]["rotate_angle"] == pytest.approx(0.785398, abs=1e-6)
+    assert all(type(box["box"][k]) is int for k in "xywh")
+
+
+def test_rotated_writer_never_reads_the_hull():
+    """Garbage (or zero-size) hulls do not change what is written for rotated boxes."""
+    rboxes = [[80, 500, 200, 20, 0.5], [300.2, 40.7, 10.4, 0.3, -1.0]]
+    pred = Prediction((1024, 1024), boxes=np.zeros((2, 4)), scores=[0.9, 0.8], class_ids=[0, 2],
+                      rboxes=rboxes)
+    boxes = [b["box"] for b in _rotated_written(pred)]
+    assert boxes == [{"x": -20, "y": 490, "w": 200, "h": 20, "rotate_angle": 0.5},
+                     {"x": 295, "y": 40, "w": 10, "h": 1, "rotate_angle": -1.0}]  # h >= 1
 
 
 def test_coco_instance_and_semantic_forms():

@@ -4,8 +4,21 @@ One ``coco-annotations.json`` covers every exported image; index lines are match
 ``images`` by basename (``file_name`` == basename of the image path). ``categories`` only give
 id -> name (YMIR lists present classes only, ids from 0); names are mapped to class ids through
 ``class_names`` and objects of other classes are dropped with a warning, like the VOC reader.
-The parsed file is cached per (path, mtime, size, class_names), so a 10k-image dataset parses it
-once.
+The parsed file is cached per (path, mtime, size, class_names, segmentation), so a 10k-image
+dataset parses it once.
+
+The caller says which export format it reads (``segmentation``), since the two differ in what an
+object without a mask means:
+
+* ``coco`` (``segmentation=False``): objects are boxes. ``segmentation: {}``, ``[]`` or a missing
+  key is the normal case; a valid polygon or RLE mask is still carried along.
+* ``seg-coco`` (``segmentation=True``): objects are masks. One with no usable mask (``{}``,
+  ``[]``, missing, or only degenerate polygons) is dropped.
+
+In both, a polygon with fewer than 6 numbers (fewer than 3 points; YMIR imports and exports such
+polygons) is skipped, and one warning per file names the annotation ids concerned. Other
+malformed segmentations (an odd number of coordinates, an RLE without ``counts``/``size``) are a
+DatasetError naming the file and the annotation id.
 """
 
 from __future__ import annotations
@@ -26,22 +39,24 @@ from ymir_base.errors import DatasetError
 logger = logging.getLogger(__name__)
 
 
-def coco_objects(path: Path, class_names: Sequence[str], image_name: str) -> list[ObjectAnnotation]:
-    """Objects of the image whose ``file_name`` basename is ``image_name``."""
+def coco_objects(path: Path, class_names: Sequence[str], image_name: str, *,
+                 segmentation: bool) -> list[ObjectAnnotation]:
+    """Objects of the image whose ``file_name`` basename is ``image_name``; ``segmentation`` is True
+    for ``seg-coco`` data (objects need a mask), False for ``coco`` (objects are boxes)."""
     path = Path(path).absolute()
     try:
         stat = path.stat()
     except OSError as exc:
         raise DatasetError(f"cannot read annotation file {path}: {exc.strerror or exc}") from exc
-    by_image = _load(path, stat.st_mtime_ns, stat.st_size, tuple(class_names))
+    by_image = _load(path, stat.st_mtime_ns, stat.st_size, tuple(class_names), segmentation)
     if image_name not in by_image:
         raise DatasetError(f"annotation {path}: no entry in 'images' has file_name {image_name!r}")
     return [replace(obj) for obj in by_image[image_name]]
 
 
 @lru_cache(maxsize=4)
-def _load(path: Path, _mtime_ns: int, _size: int,
-          class_names: tuple[str, ...]) -> dict[str, list[ObjectAnnotation]]:
+def _load(path: Path, _mtime_ns: int, _size: int, class_names: tuple[str, ...],
+          segmentation: bool) -> dict[str, list[ObjectAnnotation]]:
     try:
         with open(path, encoding="utf-8-sig") as f:
             data = json.load(f)
@@ -50,13 +65,13 @@ def _load(path: Path, _mtime_ns: int, _size: int,
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise DatasetError(f"annotation {path}: not a COCO json (no 'images' list)")
     try:
-        return _index(data, class_names, path)
+        return _index(data, class_names, path, segmentation)
     except (KeyError, TypeError, ValueError) as exc:
         raise DatasetError(f"annotation {path}: malformed COCO json ({type(exc).__name__}: {exc})") from exc
 
 
-def _index(data: dict[str, Any], class_names: tuple[str, ...],
-           path: Path) -> dict[str, list[ObjectAnnotation]]:
+def _index(data: dict[str, Any], class_names: tuple[str, ...], path: Path,
+           segmentation: bool) -> dict[str, list[ObjectAnnotation]]:
     names: dict[Any, str] = {}
     sizes: dict[Any, list[int]] = {}
     by_image: dict[str, list[ObjectAnnotation]] = {}
@@ -71,8 +86,11 @@ def _index(data: dict[str, Any], class_names: tuple[str, ...],
     categories = {c["id"]: str(c["name"]) for c in data.get("categories") or []}
     class_index = {name: i for i, name in enumerate(class_names)}
     dropped: Counter[str] = Counter()
+    short_polygons: list[str] = []  # annotation ids with a skipped polygon
+    no_mask: list[str] = []         # annotation ids left without a mask
     for number, ann in enumerate(data.get("annotations") or [], start=1):
-        where = f"annotation {path} annotation id {ann.get('id', number)}"
+        ann_id = str(ann.get("id", f"#{number}"))
+        where = f"annotation {path} annotation id {ann_id}"
         if ann["image_id"] not in names:
             raise DatasetError(f"{where}: image_id {ann['image_id']!r} is not in 'images'")
         if ann["category_id"] not in categories:
@@ -81,14 +99,29 @@ def _index(data: dict[str, Any], class_names: tuple[str, ...],
         if category not in class_index:
             dropped[category] += 1
             continue
-        polygons, rle = _segmentation(ann.get("segmentation"), sizes.get(ann["image_id"]), where)
+        polygons, rle, skipped = _segmentation(ann.get("segmentation"), sizes.get(ann["image_id"]), where)
         x, y, w, h = _bbox(ann.get("bbox"), where)
+        if skipped:
+            short_polygons.append(ann_id)
+        if polygons is None and rle is None and (segmentation or skipped):
+            no_mask.append(ann_id)
+            if segmentation:
+                continue
         by_image[names[ann["image_id"]]].append(ObjectAnnotation(
             class_id=class_index[category], bbox=(x, y, x + w, y + h), polygons=polygons, rle=rle,
             iscrowd=int(ann.get("iscrowd", 0))))
     if dropped:
         logger.warning("annotation %s: dropped %d object(s) of classes not in class_names: %s",
                        path, sum(dropped.values()), ", ".join(sorted(dropped)))
+    if short_polygons:
+        logger.warning("annotation %s: skipped polygons with fewer than 6 coordinates in %d annotation(s) "
+                       "(annotation id %s)", path, len(short_polygons), ", ".join(short_polygons))
+    if no_mask and segmentation:
+        logger.warning("annotation %s: dropped %d seg-coco object(s) without a usable mask (annotation id %s)",
+                       path, len(no_mask), ", ".join(no_mask))
+    elif no_mask:
+        logger.warning("annotation %s: %d object(s) have no polygon left and are kept as plain boxes "
+                       "(annotation id %s)", path, len(no_mask), ", ".join(no_mask))
     return by_image
 
 
@@ -102,10 +135,11 @@ def _bbox(bbox: Any, where: str) -> list[float]:
 
 
 def _segmentation(seg: Any, image_size: list[int] | None,
-                  where: str) -> tuple[list[list[float]] | None, dict[str, Any] | None]:
-    """``(polygons, rle)``; ``{}``, ``[]`` and a missing key mean a plain box."""
+                  where: str) -> tuple[list[list[float]] | None, dict[str, Any] | None, int]:
+    """``(polygons, rle, skipped)``: ``{}``, ``[]`` and a missing key mean no mask; ``skipped``
+    counts the polygons dropped for having fewer than 6 coordinates."""
     if not seg:
-        return None, None
+        return None, None, 0
     if isinstance(seg, dict):
         counts, size = seg.get("counts"), seg.get("size")
         if not isinstance(counts, str | list) or not isinstance(size, list) or len(size) != 2:
@@ -113,9 +147,11 @@ def _segmentation(seg: Any, image_size: list[int] | None,
         size = [int(v) for v in size]
         if image_size is not None and size != image_size:
             raise DatasetError(f"{where}: RLE size {size} differs from the image size [h, w] {image_size}")
-        return None, {"size": size, "counts": counts}
+        return None, {"size": size, "counts": counts}, 0
     if isinstance(seg, list) and all(isinstance(p, list) for p in seg):
-        if any(len(p) < 6 or len(p) % 2 for p in seg):
-            raise DatasetError(f"{where}: each polygon needs an even number (>= 6) of coordinates")
-        return [[float(v) for v in p] for p in seg], None
+        usable = [p for p in seg if len(p) >= 6]
+        if any(len(p) % 2 for p in usable):
+            raise DatasetError(f"{where}: a polygon has an odd number of coordinates (needs x, y pairs)")
+        polygons = [[float(v) for v in p] for p in usable]
+        return polygons or None, None, len(seg) - len(usable)
     raise DatasetError(f"{where}: segmentation must be a list of polygons or an RLE dict")

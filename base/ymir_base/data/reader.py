@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 from ymir_base.data.ark import parse_ark
@@ -23,6 +24,8 @@ from ymir_base.protocol.paths import PathMapper
 
 # annotation part of export_format -> reader family
 FORMATS = {"ark": "ark", "det-ark": "ark", "voc": "voc", "det-voc": "voc", "coco": "coco", "seg-coco": "coco"}
+# annotation formats whose objects are masks (an object without one is dropped, see coco.py)
+SEGMENTATION_FORMATS = frozenset({"seg-coco"})
 _SUFFIXES = {".txt": "ark", ".xml": "voc", ".json": "coco"}
 
 
@@ -51,7 +54,11 @@ def load_split(index_file: str | Path, mapper: PathMapper, class_names: Sequence
     """
     _check_class_names(class_names)
     records = []
-    family = _family(export_format) if export_format else None
+    annotation_format = _annotation_format(export_format) if export_format else None
+    family = FORMATS[annotation_format] if annotation_format else None
+    # without export_format a .json is read as plain ``coco``: boxes are kept whether or not they
+    # carry a mask (the safe reading; seg-coco would drop maskless objects)
+    segmentation = annotation_format in SEGMENTATION_FORMATS
     for line_no, asset, annotation in read_pairs(index_file, mapper):
         where = f"index {index_file} line {line_no}"
         path = mapper.host(asset)
@@ -61,7 +68,8 @@ def load_split(index_file: str | Path, mapper: PathMapper, class_names: Sequence
         width, height = image_size(path) if check_images else (0, 0)
         objects: list[ObjectAnnotation] = []
         if annotation:
-            parse = _parser(family or _family_from_suffix(annotation, where), annotation, where)
+            parse = _parser(family or _family_from_suffix(annotation, where), annotation, where,
+                            segmentation=segmentation)
             objects = check_boxes(parse(mapper.host(annotation), class_names, asset.rsplit("/", 1)[-1]),
                                   width, height, annotation)
         records.append(ImageRecord(asset=asset, path=path, width=width, height=height, objects=objects,
@@ -77,12 +85,13 @@ def _check_class_names(class_names: Sequence[str]) -> None:
         raise ConfigError(f"class_names lists {', '.join(duplicates)} more than once")
 
 
-def _family(export_format: str) -> str:
+def _annotation_format(export_format: str) -> str:
+    """The annotation part of ``export_format`` (a key of FORMATS), lower case."""
     annotation, _, image = export_format.strip().partition(":")
     if annotation.strip().lower() not in FORMATS or image.strip().lower() not in ("", "raw"):
         supported = ", ".join(f"{name}:raw" for name in FORMATS)
         raise ConfigError(f"export_format {export_format!r} is not supported; use one of {supported}")
-    return FORMATS[annotation.strip().lower()]
+    return annotation.strip().lower()
 
 
 def _family_from_suffix(annotation: str, where: str) -> str:
@@ -93,14 +102,15 @@ def _family_from_suffix(annotation: str, where: str) -> str:
     return _SUFFIXES[suffix]
 
 
-def _parser(family: str, annotation: str, where: str) -> Callable[[Path, Sequence[str], str],
-                                                                    list[ObjectAnnotation]]:
-    """The parse function for ``family``, after checking that the file suffix agrees with it."""
+def _parser(family: str, annotation: str, where: str, *,
+            segmentation: bool) -> Callable[[Path, Sequence[str], str], list[ObjectAnnotation]]:
+    """The parse function for ``family``, after checking that the file suffix agrees with it;
+    ``segmentation``: the export format is seg-coco (COCO objects need a mask)."""
     suffix_family = _SUFFIXES.get(Path(annotation).suffix.lower())
     if suffix_family is not None and suffix_family != family:
         raise DatasetError(f"{where}: annotation {annotation} looks like {suffix_family} but export_format "
                            f"selects {family}")
     if family == "coco":
-        return coco_objects
+        return partial(coco_objects, segmentation=segmentation)
     parse_file = parse_ark if family == "ark" else parse_voc
     return lambda path, names, _image_name: parse_file(path, names)
