@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from pycocotools import mask as mask_utils
 
 from ymir_base.prediction import Prediction
 
@@ -14,7 +15,7 @@ def _full(**changes):
         "scores": [0.9, 0.5, 0.1],
         "class_ids": [0, 1, 2],
         "rboxes": np.arange(N * 5, dtype=np.float64).reshape(N, 5),
-        "masks": np.arange(N * 2 * 3).reshape(N, 2, 3) % 2 == 0,
+        "masks": [mask_utils.encode(np.asfortranarray(m)) for m in np.arange(N * 6).reshape(N, 2, 3) % 2 == 0],
         "class_probs": np.eye(N, dtype=np.float32),
     }
     fields.update(changes)
@@ -64,7 +65,7 @@ def test_filter_slices_every_per_object_field_and_shares_the_rest(keep):
 
 def test_above_and_empty_predictions():
     pred = _full()
-    assert len(pred.above(0.5)) == 2 and pred.above(0.5).masks.shape == (2, 2, 3)
+    assert len(pred.above(0.5)) == 2 and [m["size"] for m in pred.above(0.5).masks] == [[2, 3]] * 2
     empty = Prediction.empty((5, 5))
     assert len(empty) == 0 and empty.rboxes is None and len(empty.filter(np.zeros(0, bool))) == 0
     assert len(pred.filter([])) == 0  # an empty index list

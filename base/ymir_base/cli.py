@@ -40,7 +40,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
     report = verify(args.image, Path(args.keep) if args.keep else None, gpu_id=args.gpu_id,
                     overrides=parse_overrides(args.set or []), fmt=args.format,
-                    echo=lambda line: print(line, flush=True))
+                    echo=lambda line: print(line, flush=True), object_type=args.object_type)
     print("times (s): " + ", ".join(f"{k} {v:.1f}" for k, v in report.timings.items()))
     passed = sum(ok for ok, _, _ in report.lines)
     print(f"verify {args.image}: {passed} passed, {len(report.lines) - passed} failed")
@@ -82,12 +82,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_templates(args: argparse.Namespace) -> int:
     from ymir_base.engine.registry import image_spec
+    from ymir_base.protocol.config import OBJECT_TYPE_DIRS
 
     spec = image_spec(args.image, Path(args.img_man) if args.img_man else None)
-    for task in ("training", "mining", "infer"):
-        merged = {**spec.schema.defaults(task), **spec.template(task, spec.object_types[0])}
-        print(f"# {task}-template.yaml")
-        print(yaml.safe_dump(merged, sort_keys=False, allow_unicode=True))
+    for object_type in spec.object_types:
+        folder = f"{OBJECT_TYPE_DIRS[object_type]}/" if len(spec.object_types) > 1 else ""
+        for task in ("training", "mining", "infer"):
+            print(f"# {folder}{task}-template.yaml")
+            print(yaml.safe_dump(spec.defaults(task, object_type), sort_keys=False, allow_unicode=True))
     return 0
 
 
@@ -117,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep", help="work in this folder and keep the outputs")
     p.add_argument("--gpu-id", default="", help="e.g. 0 or 0,1 (default: CPU)")
     p.add_argument("--format", default="ark", choices=["ark", "voc", "coco"])
+    p.add_argument("--object-type", type=int, choices=[2, 3, 4],
+                   help="which of the image's object types to verify (default: the first it serves)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a training hyper-parameter")
     p.set_defaults(func=_cmd_verify)
 

@@ -1,8 +1,7 @@
 """One prediction type for every model family.
 
 Each backend's predictor converts its library's raw output into :class:`Prediction` objects
-itself (``ymir_yolov5/predictor.py``, ``ymir_openmmlab/predictor.py``); there are no shared
-adapter functions. Mining algorithms and result writers only ever see this type.
+itself; there are no shared adapter functions. Mining algorithms and result writers only ever see this type.
 
 Coordinates are original-image pixels. ``boxes`` are axis-aligned ``x1, y1, x2, y2`` floats.
 For rotated detections ``rboxes`` holds ``cx, cy, w, h, angle`` (the unrotated extent around the
@@ -49,7 +48,9 @@ class Prediction:
     class_ids: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64), metadata=_PER_OBJECT)
     # rotated detection: [N, 5] = cx, cy, w, h, angle (radians), float64
     rboxes: np.ndarray | None = field(default=None, metadata=_PER_OBJECT)
-    # instance segmentation: [N, H, W] boolean masks at image size
+    # instance segmentation: one compressed RLE per detection ({"size": [H, W], "counts": ...}
+    # as pycocotools encodes it, at image size): N full-size boolean masks per image would not
+    # fit in memory across a candidate set
     masks: np.ndarray | None = field(default=None, metadata=_PER_OBJECT)
     # per-box class-probability vectors [N, C] when the head gives them
     class_probs: np.ndarray | None = field(default=None, metadata=_PER_OBJECT)
@@ -58,7 +59,9 @@ class Prediction:
     dense_class_probs: list[Any] | None = None
     # the network input size (h, w) the dense maps cover (letterboxed image)
     input_size: tuple[int, int] | None = None
-    # semantic segmentation: [C, H, W] class probabilities at image size
+    # semantic segmentation: [H, W] class index per pixel at image size, -1 where no class
+    label_map: np.ndarray | None = None
+    # semantic segmentation: [C, H, W] class probabilities, only when a miner asks (want=)
     semantic_probs: np.ndarray | None = None
 
     def __post_init__(self) -> None:

@@ -68,10 +68,10 @@ class OpenMMLabPredictor(Predictor):
                    img_size=int(c.get("img_size") or 0))
 
     @torch.inference_mode()
-    def predict(self, images: list[np.ndarray], *, dense: bool = False) -> list[Prediction]:
+    def predict(self, images: list[np.ndarray], *, want: frozenset[str] = frozenset()) -> list[Prediction]:
         out: list[Prediction] = []
         for start in range(0, len(images), self.batch_size):
-            out += self._forward(images[start:start + self.batch_size], dense)
+            out += self._forward(images[start:start + self.batch_size], DENSE_CLASS_PROBS in want)
         return out
 
     def network_outputs(self, chunk: list[np.ndarray]) -> tuple[torch.Tensor, list[dict], tuple[Any, ...]]:

@@ -40,3 +40,17 @@ def test_the_base_names_no_image_package():
     offenders = [f"{p.relative_to(REPO)}: {m.group(0)}" for p in (REPO / "base").rglob("*.py")
                  for m in pattern.finditer(p.read_text())]
     assert offenders == []
+
+
+def test_each_manifest_lists_the_object_types_its_backend_serves():
+    for image in registry.images():
+        served = [k.object_type for k in registry.backend_class(image).served()]
+        assert registry.image_spec(image).object_types == served, image
+
+
+def test_a_backend_refuses_a_kind_it_does_not_serve():
+    from ymir_base.errors import ObjectTypeError
+
+    with pytest.raises(ObjectTypeError, match=r"object type 3 is not served by the yolov5 image, which serves "
+                                              r"2 \(detection\)"):
+        registry.backend_class("yolov5").kind_for(3)

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from ymir_base.engine import predict
-from ymir_base.engine.registry import image_spec
+from ymir_base.engine.registry import backend_class, image_spec
 from ymir_base.protocol.context import build_context
 from ymir_base.protocol.paths import PathMapper
 
@@ -25,7 +25,7 @@ def test_two_ranks_merge_to_the_single_process_result(sample, yolov5n_checkpoint
     assert not (out_dir / "result.tsv").exists()  # ranks write shards only
     ctx = build_context(image_spec("yolov5"), PathMapper(in_dir, out_dir))
     merged = predict.merge_shards(ctx, 2)
-    predict.write_outputs(ctx, merged)
+    predict.write_outputs(ctx, backend_class("yolov5"), merged)
     candidates = (in_dir / "candidate-index.tsv").read_text().split()
     assert sorted(merged.scores) == sorted(candidates)
     assert (out_dir / "result.tsv").read_text() == (single / "result.tsv").read_text()

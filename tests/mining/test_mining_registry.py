@@ -37,5 +37,5 @@ def test_declared_needs():
     assert ALGORITHMS["entropy"].needs == {BOXES}
     assert ALGORITHMS["aldd"].needs == {DENSE_CLASS_PROBS}
     assert ALGORITHMS["cald"].needs == {BOXES, AUGMENTED_PREDICT}
-    dense = {name: get_algorithm(name, {}, ["cat"], DETECTION).needs_dense() for name in DETECTION}
-    assert dense == {"random": False, "entropy": False, "aldd": True, "cald": False}
+    wanted = {name: get_algorithm(name, {}, ["cat"], DETECTION).outputs_wanted() for name in DETECTION}
+    assert wanted == {"random": set(), "entropy": set(), "aldd": {DENSE_CLASS_PROBS}, "cald": set()}

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from ymir_base.prediction import DENSE_CLASS_PROBS
 from ymir_openmmlab.predictor import OpenMMLabPredictor, dense_maps, model_config
 
 pytestmark = pytest.mark.slow
@@ -91,7 +92,8 @@ def test_dense_maps_are_per_level_class_probabilities(mmyolo_model):
     cfg = model_config(mmyolo_model / "best.pth", [])
     predictor = OpenMMLabPredictor(cfg, mmyolo_model / "best.pth", device=torch.device("cpu"),
                                    conf_threshold=0.001, batch_size=2)
-    preds = predictor.predict([np.zeros((90, 120, 3), np.uint8), np.zeros((60, 60, 3), np.uint8)], dense=True)
+    preds = predictor.predict([np.zeros((90, 120, 3), np.uint8), np.zeros((60, 60, 3), np.uint8)],
+                              want=frozenset({DENSE_CLASS_PROBS}))
     for pred in preds:
         assert pred.input_size == (96, 96)
         assert [tuple(m.shape) for m in pred.dense_class_probs] == [(1, 3, 12, 12), (1, 3, 6, 6), (1, 3, 3, 3)]

@@ -6,8 +6,9 @@ import pytest
 from pycocotools import mask as mask_utils
 
 from ymir_base.prediction import Prediction
-from ymir_base.results.infer import coco_result, detection_result, dumps
+from ymir_base.results.infer import detection_result, dumps
 from ymir_base.results.mining import format_mining_result
+from ymir_base.tasks import INSTANCE, SEMANTIC
 
 
 def test_mining_sorted_descending_stable():
@@ -63,19 +64,19 @@ def test_rotated_writer_never_reads_the_hull():
 
 
 def test_coco_instance_and_semantic_forms():
-    masks = np.zeros((2, 10, 20), bool)
-    masks[0, 2:5, 3:9] = True  # 3 x 6 = 18 px
-    inst = Prediction((10, 20), boxes=[[3, 2, 9, 5], [0, 0, 1, 1]], scores=[0.8, 0.3], class_ids=[1, 0], masks=masks)
-    out = coco_result({"a.jpg": inst}, ["bg", "fg"], instance=True)
+    masks = np.zeros((2, 10, 20), np.uint8)
+    masks[0, 2:5, 3:9] = 1  # 3 x 6 = 18 px
+    rles = [mask_utils.encode(np.asfortranarray(m)) for m in masks]
+    inst = Prediction((10, 20), boxes=[[3, 2, 9, 5], [0, 0, 1, 1]], scores=[0.8, 0.3], class_ids=[1, 0], masks=rles)
+    out = INSTANCE.writer.document({"a.jpg": INSTANCE.writer.entry(inst, ["bg", "fg"])}, ["bg", "fg"])
     assert len(out["annotations"]) == 1  # the empty mask is skipped
     ann = out["annotations"][0]
     assert ann["bbox"] == [3, 2, 6, 3] and ann["area"] == 18 and ann["confidence"] == 0.8
     assert isinstance(ann["segmentation"]["counts"], str)
     decoded = mask_utils.decode({"size": [10, 20], "counts": ann["segmentation"]["counts"].encode()})
     assert decoded.sum() == 18
-    probs = np.zeros((2, 4, 4), np.float32)
-    probs[0] = 1.0
-    probs[0, :, 0], probs[1, :, 0] = 0.0, 1.0  # column 0 -> class 1, the rest class 0
-    sem = coco_result({"s.jpg": Prediction((4, 4), semantic_probs=probs)}, ["a", "b"], instance=False)
+    labels = np.zeros((4, 4), np.int64)
+    labels[:, 0] = 1  # column 0 -> class 1, the rest class 0
+    sem = SEMANTIC.writer.entry(Prediction((4, 4), label_map=labels), ["a", "b"])
     areas = {a["category_id"]: a["area"] for a in sem["annotations"]}
     assert areas == {0: 12, 1: 4} and all("confidence" not in a for a in sem["annotations"])

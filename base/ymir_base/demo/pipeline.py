@@ -131,7 +131,7 @@ def _summary(image: str, out_dir: Path, settings: dict, models: dict, map_curve:
     lines.append(f"  result.yaml: best stage '{best}', mAP@0.5 {models.get('mAP', 0.0):.3f}"
                  + ("" if models.get("mAP", 0.0) >= min_map else f"  <- below {min_map}: the model did not learn"))
     spec = image_spec(image)
-    effective = {**spec.schema.defaults("infer"), **spec.template("infer", spec.object_types[0]), **infer}
+    effective = {**spec.defaults("infer", spec.object_types[0]), **infer}
     conf = next((f"{effective[k]} ({k})" for k in ("conf_thres", "conf_threshold") if k in effective), "default")
     lines.append(f"infer on {candidates} new images at confidence {conf}: {boxes} boxes, {total.correct} right, "
                  f"{total.wrong} wrong, {total.missed} objects missed (right = same class, IoU >= 0.5)")

@@ -1,8 +1,10 @@
 """Infer and mining over the candidate list: one pass feeds both result files.
 
 Every candidate is scored exactly once: an unreadable image gets the lowest score (and an empty
-prediction list) with a warning, never a crash. With several GPUs each rank takes
-``candidates[rank::world]`` and writes a shard; the launcher merges them (see launch.py).
+entry in the infer result) with a warning, never a crash. The task's object kind (the backend's
+task map) chooses the miners and the infer writer. With several GPUs each rank takes
+``candidates[rank::world]`` and writes a shard of per-image entries; the parent process merges
+them in candidate order and writes the files once (engine/task.py).
 """
 
 from __future__ import annotations
@@ -23,10 +25,10 @@ from ymir_base.engine.backend import Backend, Predictor
 from ymir_base.errors import ConfigError, DatasetError, ExecutorError
 from ymir_base.mining import get_algorithm
 from ymir_base.monitor import Monitor
-from ymir_base.prediction import ROTATED_BOXES, Prediction
+from ymir_base.prediction import Prediction
 from ymir_base.protocol.context import TaskContext
-from ymir_base.results import infer as infer_results
 from ymir_base.results.atomic import write_text_atomic
+from ymir_base.results.infer import dumps
 from ymir_base.results.mining import write_mining_result
 
 LOG = logging.getLogger(__name__)
@@ -38,8 +40,9 @@ class PredictionOutcome:
     """What one rank produced: mining scores and infer entries in candidate order."""
 
     scores: dict[str, float] = field(default_factory=dict)       # candidate path -> score
-    infer: dict[str, dict] = field(default_factory=dict)          # basename -> protocol entry
+    infer: dict[str, dict] = field(default_factory=dict)          # basename -> the writer's entry
     unreadable: list[str] = field(default_factory=list)
+    class_names: list[str] = field(default_factory=list)          # the model's, for the infer result
 
 
 def rank_and_world() -> tuple[int, int]:
@@ -71,10 +74,11 @@ def _batches(paths: list[str], ctx: TaskContext, size: int, workers: int) -> Ite
 def predict_candidates(ctx: TaskContext, backend: Backend, monitor: Monitor,
                        candidates: list[str]) -> PredictionOutcome:
     cfg = ctx.config
+    kind = backend.kind_for(ctx.object_type)
     algorithm = None
     if ctx.env.run_mining:
         algorithm = get_algorithm(str(cfg.get("mining_algorithm", "")), cfg, ctx.class_names,
-                                  supported=backend.mining_algorithms)
+                                  supported=backend.miners_for(kind))
     needs_model = ctx.env.run_infer or bool(algorithm and algorithm.needs)
     predictor: Predictor | None = backend.predictor(ctx) if needs_model and candidates else None
     if algorithm and predictor:
@@ -83,19 +87,18 @@ def predict_candidates(ctx: TaskContext, backend: Backend, monitor: Monitor,
             raise ConfigError(f"mining_algorithm '{algorithm.name}' needs {', '.join(sorted(missing))}, "
                               f"which this model does not provide")
     class_names = predictor.class_names if predictor else ctx.class_names
-    with_angle = predictor is not None and ROTATED_BOXES in predictor.capabilities
-    dense = bool(algorithm and predictor and algorithm.needs_dense())
+    want = algorithm.outputs_wanted() if algorithm else frozenset()
     batch_size = predictor.batch_size if predictor else 256
     workers = int(cfg.get("num_workers_per_gpu", cfg.get("workers_per_gpu", 4)) or 1)
 
-    outcome = PredictionOutcome()
+    outcome = PredictionOutcome(class_names=list(class_names))
     done = 0
     for batch in _batches(candidates, ctx, batch_size, workers):
         good = [(a, img) for a, img in batch if img is not None]
         images = [img for _, img in good]
         preds: list[Prediction] | None = None
         if predictor is not None and images:
-            preds = predictor.predict(images, dense=dense)
+            preds = predictor.predict(images, want=want)
         scores = algorithm.score_batch(images, preds, predictor) if algorithm and images else []
         by_asset = dict(zip([a for a, _ in good], range(len(good)), strict=True))
         for asset, _ in batch:
@@ -107,8 +110,7 @@ def predict_candidates(ctx: TaskContext, backend: Backend, monitor: Monitor,
                 outcome.scores[asset] = float(scores[i]) if i is not None else UNREADABLE_SCORE
             if ctx.env.run_infer:
                 pred = preds[i] if (i is not None and preds is not None) else None
-                outcome.infer[name] = infer_results.detection_entry(
-                    pred, class_names, with_angle=with_angle, legacy=not ctx.env.new_protocol)
+                outcome.infer[name] = kind.writer.entry(pred, class_names, legacy=not ctx.env.new_protocol)
         done += len(batch)
         monitor.progress(done / max(1, len(candidates)))
     return outcome
@@ -126,7 +128,7 @@ def run_prediction(ctx: TaskContext, backend: Backend, monitor: Monitor) -> None
     if world > 1:
         write_shard(ctx, rank, outcome)
         return
-    write_outputs(ctx, outcome)
+    write_outputs(ctx, backend, outcome)
 
 
 def shard_file(ctx: TaskContext, rank: int) -> Path:
@@ -135,7 +137,8 @@ def shard_file(ctx: TaskContext, rank: int) -> Path:
 
 def write_shard(ctx: TaskContext, rank: int, outcome: PredictionOutcome) -> None:
     write_text_atomic(shard_file(ctx, rank), json.dumps(
-        {"scores": outcome.scores, "infer": outcome.infer, "unreadable": outcome.unreadable}))
+        {"scores": outcome.scores, "infer": outcome.infer, "unreadable": outcome.unreadable,
+         "class_names": outcome.class_names}))
 
 
 def merge_shards(ctx: TaskContext, world: int) -> PredictionOutcome:
@@ -143,25 +146,28 @@ def merge_shards(ctx: TaskContext, world: int) -> PredictionOutcome:
     scores: dict[str, float] = {}
     infer: dict[str, dict] = {}
     unreadable: list[str] = []
+    class_names: list[str] = []
     for rank in range(world):
         data = json.loads(shard_file(ctx, rank).read_text(encoding="utf-8"))
         scores.update(data["scores"])
         infer.update(data["infer"])
         unreadable += data["unreadable"]
+        class_names = class_names or list(data.get("class_names") or [])
     order = read_candidates(ctx.env.input.candidate_index_file, ctx.mapper)
     names = [c.rsplit("/", 1)[-1] for c in order]
     bad = set(unreadable)
     return PredictionOutcome(scores={c: scores[c] for c in order if c in scores},
                              infer={n: infer[n] for n in names if n in infer},
-                             unreadable=[c for c in order if c in bad])
+                             unreadable=[c for c in order if c in bad], class_names=class_names or ctx.class_names)
 
 
-def write_outputs(ctx: TaskContext, outcome: PredictionOutcome) -> None:
+def write_outputs(ctx: TaskContext, backend: Backend | type[Backend], outcome: PredictionOutcome) -> None:
     if outcome.unreadable:
         LOG.warning("%d candidate(s) could not be read: %s", len(outcome.unreadable),
                     ", ".join(outcome.unreadable[:10]))
     if ctx.env.run_mining:
         write_mining_result(ctx.host(ctx.env.output.mining_result_file), list(outcome.scores.items()))
     if ctx.env.run_infer:
+        writer = backend.kind_for(ctx.object_type).writer
         write_text_atomic(ctx.host(ctx.env.output.infer_result_file),
-                          infer_results.dumps({"detection": outcome.infer}))
+                          dumps(writer.document(outcome.infer, outcome.class_names or ctx.class_names)))

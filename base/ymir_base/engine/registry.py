@@ -41,4 +41,4 @@ def backend_class(image: str) -> type[Backend]:
 def image_spec(image: str, img_man_dir: Path | None = None) -> ImageSpec:
     cls = backend_class(image)
     return ImageSpec(name=image, img_man_dir=Path(img_man_dir or cls.img_man_dir),
-                     schema=ParamSchema.load(cls.params_file))
+                     schemas={k.object_type: ParamSchema.load(cls.params_file_for(k)) for k in cls.served()})

@@ -59,10 +59,12 @@ def run_task(image: str, in_dir: Path, out_dir: Path, overrides: dict[str, Any] 
         LOG.info("image %s, task %s (%s), object type %d, gpus %s", image, ctx.task_id, ctx.task_name,
                  ctx.object_type, ctx.gpu_ids or "none (CPU)")
         backend = backend_class(image)()
+        kind = backend.kind_for(ctx.object_type)  # 300005 for a type this image does not serve
+        LOG.info("object kind %s: main metric %s", kind.name, kind.main_metric)
         if ctx.env.run_training:
             _train(ctx, backend, monitor)
         elif ctx.gpu_count > 1 and "WORLD_SIZE" not in os.environ:
-            _launch_prediction_ranks(ctx, monitor)
+            _launch_prediction_ranks(ctx, backend)
         else:
             predict.run_prediction(ctx, backend, monitor)
         if is_rank_zero() and "WORLD_SIZE" not in os.environ:
@@ -96,7 +98,7 @@ def _train(ctx: TaskContext, backend: Any, monitor: Monitor) -> None:
         raise ConfigError("training finished without producing a model stage")
 
 
-def _launch_prediction_ranks(ctx: TaskContext, monitor: Monitor) -> None:
+def _launch_prediction_ranks(ctx: TaskContext, backend: Any) -> None:
     """One process per GPU over a shard of the candidates, then merge on this process."""
     world = ctx.gpu_count
     procs = []
@@ -107,4 +109,4 @@ def _launch_prediction_ranks(ctx: TaskContext, monitor: Monitor) -> None:
     codes = [p.wait() for p in procs]
     if any(codes):
         raise RuntimeError(f"prediction ranks exited with codes {codes}")
-    predict.write_outputs(ctx, predict.merge_shards(ctx, world))
+    predict.write_outputs(ctx, backend, predict.merge_shards(ctx, world))

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 
 from ymir_base.errors import ConfigError
-from ymir_base.prediction import DENSE_CLASS_PROBS, Prediction
+from ymir_base.prediction import AUGMENTED_PREDICT, BOXES, Prediction
 
 
 class AugmentPredictor(Protocol):
@@ -32,9 +32,10 @@ class MiningAlgorithm(ABC):
         self.params = dict(params)
         self.class_names = list(class_names)
 
-    def needs_dense(self) -> bool:
-        """Whether ``predict()`` must also return the dense per-level probability maps."""
-        return DENSE_CLASS_PROBS in self.needs
+    def outputs_wanted(self) -> frozenset[str]:
+        """The extra outputs ``predict(want=...)`` must produce for this algorithm: every need but
+        the boxes every prediction has and the predictor's own method for augmented images."""
+        return self.needs - {BOXES, AUGMENTED_PREDICT}
 
     @abstractmethod
     def score_batch(self, images: list[np.ndarray], predictions: list[Prediction] | None,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ymir_base.errors import ConfigError, ModelError
+from ymir_base.errors import ConfigError, ModelError, ObjectTypeError
 from ymir_base.protocol.config import OBJECT_TYPE_DIRS, merge_config, object_type_of
 from ymir_base.protocol.env import EnvConfig, load_env, load_yaml
 from ymir_base.protocol.params import ParamSchema, ParamSpec
@@ -113,11 +114,12 @@ def _weight_priority(path: Path) -> tuple[int, str]:
 
 @dataclass(frozen=True)
 class ImageSpec:
-    """What the engine needs to know about an image: its /img-man folder and its schema."""
+    """What the engine needs to know about an image: its /img-man folder and the hyper-parameter
+    schema of each object type it serves."""
 
     name: str
     img_man_dir: Path
-    schema: ParamSchema
+    schemas: Mapping[int, ParamSchema]
 
     @property
     def manifest(self) -> dict[str, Any]:
@@ -139,10 +141,20 @@ class ImageSpec:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         return data if isinstance(data, dict) else {}
 
-    def specs(self, tasks: list[str]) -> dict[str, ParamSpec]:
+    def schema_for(self, object_type: int) -> ParamSchema:
+        if object_type not in self.schemas:
+            raise ObjectTypeError(f"object type {object_type} is not served by the {self.name} image, which "
+                                  f"serves {', '.join(map(str, self.schemas))}")
+        return self.schemas[object_type]
+
+    def defaults(self, task: str, object_type: int) -> dict[str, Any]:
+        """What YMIR shows for ``task``: the schema's defaults, then the template's values."""
+        return {**self.schema_for(object_type).defaults(task), **self.template(task, object_type)}
+
+    def specs(self, tasks: list[str], object_type: int) -> dict[str, ParamSpec]:
         specs: dict[str, ParamSpec] = {}
         for task in tasks:
-            specs.update(self.schema.for_task(task))
+            specs.update(self.schema_for(object_type).for_task(task))
         return specs
 
 
@@ -163,7 +175,7 @@ def build_context(image: ImageSpec, mapper: PathMapper, env_file: Path | None = 
     template: dict[str, Any] = {}
     for task in tasks:
         template.update(image.template(task, object_type))
-    config = merge_config(image.specs(tasks), template, raw, overrides)
+    config = merge_config(image.specs(tasks, object_type), template, raw, overrides)
     if env.run_training and not config.get("class_names"):
         raise ConfigError("config key 'class_names' is missing or empty")
     return TaskContext(env=env, config=config, mapper=mapper, object_type=object_type,

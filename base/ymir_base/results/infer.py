@@ -4,8 +4,7 @@ Detection: ``{"detection": {basename: {"boxes": [{"box": {x, y, w, h[, rotate_an
 "class_name", "score"}]}}}`` with integer boxes and an entry for every candidate. Rotated boxes
 are written as their unrotated extent around the centre plus ``rotate_angle``, exactly as the ark
 and VOC readers read them back (see :func:`detection_boxes`).
-Segmentation (semantic / instance): a COCO dict whose annotations carry a compressed RLE
-string, ``bbox``, ``area`` and (instance only) ``confidence``.
+Segmentation (semantic / instance) is written by ``ymir_base.tasks.writers.SegmentationWriter``.
 """
 
 from __future__ import annotations
@@ -80,47 +79,6 @@ def detection_result(predictions: Mapping[str, Prediction | None], class_names: 
     """``predictions`` maps every candidate basename to its prediction (None: unreadable)."""
     return {"detection": {name: detection_entry(p, class_names, with_angle=with_angle, legacy=legacy)
                           for name, p in predictions.items()}}
-
-
-def coco_result(predictions: Mapping[str, Prediction | None], class_names: Sequence[str], *,
-                instance: bool) -> dict[str, Any]:
-    """COCO form for semantic (one RLE per image and class) or instance segmentation."""
-    from pycocotools import mask as mask_utils
-
-    images, annotations = [], []
-    for image_id, (name, pred) in enumerate(predictions.items(), start=1):
-        h, w = pred.image_size if pred is not None else (0, 0)
-        images.append({"id": image_id, "file_name": name, "width": int(w), "height": int(h)})
-        if pred is None:
-            continue
-        for mask, cls, score in _segments(pred, instance):
-            if not mask.any() or not 0 <= cls < len(class_names):
-                continue  # YMIR 2.5 crashes on empty segmentations: skip them
-            rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-            bbox = [round(float(v)) for v in mask_utils.toBbox(rle)]
-            if bbox[2] <= 0 or bbox[3] <= 0:
-                continue
-            ann = {"id": len(annotations) + 1, "image_id": image_id, "category_id": int(cls),
-                   "iscrowd": 0 if instance else 1,
-                   "segmentation": {"size": [int(h), int(w)], "counts": rle["counts"].decode("ascii")},
-                   "bbox": bbox, "area": int(mask_utils.area(rle))}
-            if instance:
-                ann["confidence"] = round(float(score), 6)
-            annotations.append(ann)
-    categories = [{"id": i, "name": n, "supercategory": "none"} for i, n in enumerate(class_names)]
-    return {"images": images, "categories": categories, "annotations": annotations}
-
-
-def _segments(pred: Prediction, instance: bool):
-    if instance:
-        if pred.masks is None:
-            return
-        for m, c, s in zip(pred.masks, pred.class_ids, pred.scores, strict=True):
-            yield np.asarray(m, bool), int(c), float(s)
-    elif pred.semantic_probs is not None:
-        labels = np.asarray(pred.semantic_probs).argmax(0)
-        for cls in np.unique(labels):
-            yield labels == cls, int(cls), 1.0
 
 
 def dumps(result: Mapping[str, Any]) -> str:

@@ -95,13 +95,16 @@ def check_training_result(models_dir: Path, object_type: int = 2, tensorboard_di
     return problems
 
 
-def check_infer_result(path: Path, candidates: list[str], class_names: list[str]) -> list[str]:
+def check_infer_result(path: Path, candidates: list[str], class_names: list[str], kind: str = "detection") -> list[str]:
+    """infer-result.json for the object kind (detection, rotated, semantic, instance)."""
     if not path.is_file():
         return [f"{path} does not exist"]
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         return [f"{path} is not valid JSON: {exc}"]
+    if kind in ("semantic", "instance"):
+        return _check_segmentation(path.name, data, candidates, class_names, instance=kind == "instance")[:20]
     detection = data.get("detection") if isinstance(data, dict) else None
     if not isinstance(detection, dict):
         return [f"{path.name}: top-level key 'detection' missing"]
@@ -122,12 +125,80 @@ def check_infer_result(path: Path, candidates: list[str], class_names: list[str]
                 problems.append(f"{path.name}: {name}: box keys {sorted(box)}")
             elif not all(isinstance(box[k], int) for k in "xywh") or box["w"] <= 0 or box["h"] <= 0:
                 problems.append(f"{path.name}: {name}: box {box} must hold integers with w, h > 0")
+            angle = box.get("rotate_angle")
+            if kind == "rotated" and not (isinstance(angle, int | float) and math.isfinite(angle)):
+                problems.append(f"{path.name}: {name}: rotated box {box} needs a finite rotate_angle")
             if b.get("class_name") not in class_names:
                 problems.append(f"{path.name}: {name}: class_name {b.get('class_name')!r} not in class_names")
             score = b.get("score")
             if not isinstance(score, int | float) or not 0 <= score <= 1:
                 problems.append(f"{path.name}: {name}: score {score!r} not in [0, 1]")
     return problems[:20]
+
+
+def _check_segmentation(name: str, data: object, candidates: list[str], class_names: list[str], *,
+                        instance: bool) -> list[str]:
+    """Protocol §7.2.2 and what YMIR's importer needs (issue rules: one image per candidate, no
+    background category, compressed-RLE strings only, integer bbox with w, h >= 1, integer area
+    equal to the mask's pixel count; semantic: one iscrowd-1 annotation per image and class;
+    instance: iscrowd 0 and a confidence)."""
+    from pycocotools import mask as mask_utils
+
+    if not isinstance(data, dict) or set(data) != {"images", "categories", "annotations"}:
+        keys = sorted(data) if isinstance(data, dict) else type(data).__name__
+        return [f"{name}: top-level keys must be images, categories, annotations (got {keys})"]
+    problems = []
+    images = {}
+    for image in data["images"]:
+        if image.get("id") in images:
+            problems.append(f"{name}: image id {image.get('id')} repeats")
+        images[image.get("id")] = image
+        if not all(isinstance(image.get(k), int) and image[k] >= 0 for k in ("width", "height")):
+            problems.append(f"{name}: image {image.get('file_name')}: width/height must be integers")
+    names = sorted(str(i.get("file_name")) for i in images.values())
+    if names != sorted(c.rsplit("/", 1)[-1] for c in candidates):
+        problems.append(f"{name}: images' file_names are not one per candidate basename")
+    categories = [(c.get("id"), c.get("name")) for c in data["categories"]]
+    if categories != list(enumerate(class_names)):
+        problems.append(f"{name}: categories {categories} must be (index, class name) for class_names, "
+                        "without background")
+    seen_ids, seen_classes = set(), set()
+    for ann in data["annotations"]:
+        where = f"{name}: annotation {ann.get('id')}"
+        if ann.get("id") in seen_ids:
+            problems.append(f"{where}: id repeats")
+        seen_ids.add(ann.get("id"))
+        image = images.get(ann.get("image_id"))
+        if image is None:
+            problems.append(f"{where}: image_id {ann.get('image_id')} is not an image")
+            continue
+        if not (isinstance(ann.get("category_id"), int) and 0 <= ann["category_id"] < len(class_names)):
+            problems.append(f"{where}: category_id {ann.get('category_id')!r} is not a class index")
+        seg = ann.get("segmentation")
+        if not (isinstance(seg, dict) and set(seg) == {"size", "counts"} and isinstance(seg["counts"], str)):
+            problems.append(f"{where}: segmentation must be {{size, counts}} with a compressed RLE string")
+            continue
+        if list(seg["size"]) != [image["height"], image["width"]]:
+            problems.append(f"{where}: mask size {seg['size']} is not the image's [h, w]")
+            continue
+        rle = {"size": list(seg["size"]), "counts": seg["counts"].encode("ascii")}
+        bbox = ann.get("bbox")
+        if not (isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, int) for v in bbox)
+                and bbox[2] >= 1 and bbox[3] >= 1):
+            problems.append(f"{where}: bbox {bbox} must be 4 integers with w, h >= 1")
+        area = int(mask_utils.area(rle))
+        if not isinstance(ann.get("area"), int) or ann["area"] != area or area == 0:
+            problems.append(f"{where}: area {ann.get('area')!r} is not the mask's {area} pixels (> 0)")
+        if instance:
+            score = ann.get("confidence")
+            if ann.get("iscrowd") != 0 or not (isinstance(score, int | float) and 0 <= score <= 1):
+                problems.append(f"{where}: instance masks need iscrowd 0 and a confidence in [0, 1]")
+        else:
+            key = (ann["image_id"], ann.get("category_id"))
+            if ann.get("iscrowd") != 1 or key in seen_classes or "confidence" in ann:
+                problems.append(f"{where}: semantic masks are one iscrowd-1 annotation per image and class")
+            seen_classes.add(key)
+    return problems
 
 
 def check_mining_result(path: Path, candidates: list[str]) -> list[str]:

@@ -38,11 +38,16 @@ def _candidates(in_dir: Path) -> list[str]:
 def verify(image: str, work_dir: Path | None = None, *, gpu_id: str = "", images: int = 12,
            overrides: dict[str, Any] | None = None, fmt: str = "ark",
            echo: Callable[[str], None] | None = None, settings: dict[str, dict[str, Any]] | None = None,
-           candidates: int | None = None, candidate_seed: int = 1) -> Report:
+           candidates: int | None = None, candidate_seed: int = 1, object_type: int | None = None) -> Report:
     """``images`` sample images for training (a third for validation) and ``candidates`` (default:
     as many) for infer and mining, drawn with ``candidate_seed`` (1, the training seed, gives the
-    training images again). ``settings`` per task default to the backend's ``quick_settings``."""
+    training images again). ``settings`` per task default to the backend's ``quick_settings``.
+    ``object_type`` picks the entry of the image's task map (default: the first it serves);
+    segmentation kinds always use seg-coco data."""
     backend = backend_class(image)
+    kind = backend.kind_for(object_type) if object_type is not None else backend.served()[0]
+    if kind.name in ("semantic", "instance"):
+        fmt = "coco"
     quick = backend.quick_settings if settings is None else settings
     root = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix=f"ymir-verify-{image}-"))
     report = Report()
@@ -55,7 +60,7 @@ def verify(image: str, work_dir: Path | None = None, *, gpu_id: str = "", images
             shutil.rmtree(d, ignore_errors=True)
         out_dir.mkdir(parents=True)
         training = task == "training"
-        generate(in_dir, task=task, object_type="detection", fmt=fmt,
+        generate(in_dir, task=task, object_type=kind.sample, fmt=fmt,
                  images=images if training or candidates is None else candidates,
                  seed=1 if training else candidate_seed, extra_config={**platform, **extra}, models=models)
         started = time.perf_counter()
@@ -76,7 +81,7 @@ def verify(image: str, work_dir: Path | None = None, *, gpu_id: str = "", images
     train_cfg = {**quick.get("training", {}), **(overrides or {})}
     _, train_out, _ = step("training", "training", train_cfg)
     record("training: result.yaml and model files",
-           checks.check_training_result(train_out / "models", 2, train_out / "tensorboard"))
+           checks.check_training_result(train_out / "models", kind.object_type, train_out / "tensorboard"))
     best = _best_stage_dir(train_out / "models")
     if best is None:
         record("training: a best stage to infer and mine with", ["no stage in result.yaml"])
@@ -85,17 +90,19 @@ def verify(image: str, work_dir: Path | None = None, *, gpu_id: str = "", images
 
     in_dir, out_dir, _ = step("infer", "infer", dict(quick.get("infer", {})), models)
     record("infer: infer-result.json", checks.check_infer_result(
-        out_dir / "infer-result.json", _candidates(in_dir), train_cfg.get("class_names") or _classes(in_dir)))
-    for algorithm in backend.mining_algorithms:
+        out_dir / "infer-result.json", _candidates(in_dir), train_cfg.get("class_names") or _classes(in_dir),
+        kind.name))
+    miners = backend.miners_for(kind)
+    for algorithm in miners:
         name = f"mining-{algorithm}"
         in_dir, out_dir, _ = step(name, "mining", {**quick.get("mining", {}), "mining_algorithm": algorithm}, models)
         record(f"{name}: result.tsv", checks.check_mining_result(out_dir / "result.tsv", _candidates(in_dir)))
-    algorithm = backend.mining_algorithms[-1]
+    algorithm = miners[-1]
     in_dir, out_dir, _ = step("mining+infer", "mining+infer",
                               {**quick.get("mining", {}), "mining_algorithm": algorithm}, models)
     record("mining+infer: result.tsv", checks.check_mining_result(out_dir / "result.tsv", _candidates(in_dir)))
     record("mining+infer: infer-result.json", checks.check_infer_result(
-        out_dir / "infer-result.json", _candidates(in_dir), _classes(in_dir)))
+        out_dir / "infer-result.json", _candidates(in_dir), _classes(in_dir), kind.name))
     return report
 
 
