@@ -85,12 +85,13 @@ class Yolov5Predictor(Predictor):
         return x, pads
 
     @torch.inference_mode()
-    def predict(self, images: list[np.ndarray], *, dense: bool = False) -> list[Prediction]:
+    def predict(self, images: list[np.ndarray], *, want: frozenset[str] = frozenset()) -> list[Prediction]:
         """Images of the same letterboxed shape share a forward pass, at most batch_size at a time."""
         groups: dict[tuple[int, int], list[int]] = {}
         for i, img in enumerate(images):
             groups.setdefault(self._shape(img), []).append(i)
         out: list[Prediction | None] = [None] * len(images)
+        dense = DENSE_CLASS_PROBS in want
         for shape, indices in groups.items():
             for start in range(0, len(indices), self.batch_size):
                 chunk = indices[start:start + self.batch_size]
