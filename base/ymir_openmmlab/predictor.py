@@ -2,7 +2,7 @@
 preprocessor, one forward pass per batch, the head's own box decoding and NMS.
 
 The same pass gives ALDD its dense maps: the head's per-level class logits ``[B, A*C, h, w]``
-(times the objectness ``[B, A, h, w]`` of YOLOX, YOLOv5 and YOLOv7) become probability maps
+(times the objectness of the heads that have it, see heads.py) become probability maps
 ``[A, C, h, w]`` per image.
 """
 
@@ -22,6 +22,7 @@ from ymir_base.errors import ModelError
 from ymir_base.prediction import AUGMENTED_PREDICT, BOXES, DENSE_CLASS_PROBS, Prediction
 from ymir_base.protocol.context import TaskContext
 from ymir_openmmlab import config as mmcfg
+from ymir_openmmlab.heads import adapter_for
 
 LOG = logging.getLogger(__name__)
 
@@ -51,7 +52,9 @@ class OpenMMLabPredictor(Predictor):
         self.model.to(device).eval()
         self.pipeline = Compose(mmcfg.inference_pipeline(cfg, self.scope))
         self.batch_size = batch_size
-        self.num_classes = int(self.model.bbox_head.num_classes)
+        self.head = self.model.bbox_head
+        self.adapter = adapter_for(self.head)
+        self.num_classes = int(self.head.num_classes)
         meta_classes = list((ckpt.get("meta") or {}).get("dataset_meta", {}).get("classes") or [])
         self.class_names = _class_names(class_names, meta_classes, self.num_classes)
         LOG.info("loaded %s (%s) on %s, classes %s, score threshold %s", checkpoint, type(self.model).__name__,
@@ -86,13 +89,13 @@ class OpenMMLabPredictor(Predictor):
                     for i, img in enumerate(chunk)]
         batch = self.model.data_preprocessor(pseudo_collate(data), False)
         inputs = batch["inputs"]
-        outs = self.model.bbox_head(self.model.extract_feat(inputs))
+        outs = self.head(self.model.extract_feat(inputs))
         return inputs, [s.metainfo for s in batch["data_samples"]], outs
 
     def _forward(self, chunk: list[np.ndarray], dense: bool) -> list[Prediction]:
         inputs, metas, outs = self.network_outputs(chunk)
-        results = self.model.bbox_head.predict_by_feat(*outs, batch_img_metas=metas, rescale=True)
-        maps = dense_maps(outs, self.num_classes) if dense else None
+        results = self.adapter.decode(self.head, outs, metas)
+        maps = self.adapter.class_maps(outs, self.num_classes) if dense else None
         preds = []
         for i, (img, res) in enumerate(zip(chunk, results, strict=True)):
             h, w = img.shape[:2]
@@ -105,20 +108,6 @@ class OpenMMLabPredictor(Predictor):
                 dense_class_probs=[m[i] for m in maps] if maps is not None else None,
                 input_size=tuple(inputs.shape[2:]) if maps is not None else None))
         return preds
-
-
-def dense_maps(outs: tuple[Any, ...], num_classes: int) -> list[torch.Tensor]:
-    """Per level ``[B, A, C, h, w]`` class probabilities (times objectness when the head has one)."""
-    cls_scores = outs[0]
-    objectness = outs[2] if len(outs) > 2 and outs[2] is not None else None
-    maps = []
-    for level, cls in enumerate(cls_scores):
-        b, channels, h, w = cls.shape
-        probs = cls.float().sigmoid().view(b, channels // num_classes, num_classes, h, w)
-        if objectness is not None:
-            probs = probs * objectness[level].float().sigmoid().view(b, -1, 1, h, w)
-        maps.append(probs)
-    return maps
 
 
 def model_config(weights: Path, config_files: list[Path]) -> Config:

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from ymir_base.prediction import DENSE_CLASS_PROBS
-from ymir_openmmlab.predictor import OpenMMLabPredictor, dense_maps, model_config
+from ymir_openmmlab.heads import HeadAdapter, adapter_for
+from ymir_openmmlab.predictor import OpenMMLabPredictor, model_config
 
 pytestmark = pytest.mark.slow
 
@@ -105,7 +106,26 @@ def test_dense_maps_multiply_anchor_objectness():
     cls = [torch.zeros(1, 2 * 3, 4, 4)]  # 2 anchors x 3 classes, logits 0 -> 0.5
     obj = [torch.full((1, 2, 4, 4), 100.0)]  # objectness logit large -> 1
     obj[0][:, 1] = -100.0  # second anchor: no object
-    (maps,) = dense_maps((cls, [None], obj), num_classes=3)
+    (maps,) = HeadAdapter(objectness=2).class_maps((cls, [None], obj), num_classes=3)
     assert maps.shape == (1, 2, 3, 4, 4)
     assert torch.allclose(maps[:, 0], torch.full_like(maps[:, 0], 0.5))
     assert torch.allclose(maps[:, 1], torch.zeros_like(maps[:, 1]))
+
+
+def test_heads_are_matched_by_class_so_angles_are_never_objectness():
+    from mmdet.models.dense_heads import RTMDetHead, YOLOXHead
+
+    class RotatedRTMDetHead(RTMDetHead):  # stands for mmrotate's head of that name
+        pass
+
+    class MyYOLOX(YOLOXHead):  # a subclass gets its parent's adapter
+        pass
+
+    assert adapter_for(RotatedRTMDetHead.__new__(RotatedRTMDetHead)).objectness is None
+    assert adapter_for(MyYOLOX.__new__(MyYOLOX)).objectness == 2
+    assert adapter_for(RTMDetHead.__new__(RTMDetHead)).objectness is None
+    cls = [torch.zeros(1, 3, 2, 2)]
+    angles = [torch.full((1, 1, 2, 2), -100.0)]  # would zero the maps if taken for objectness
+    (maps,) = adapter_for(RotatedRTMDetHead.__new__(RotatedRTMDetHead)).class_maps(
+        (cls, [None], angles), num_classes=3)
+    assert torch.allclose(maps, torch.full_like(maps, 0.5))
