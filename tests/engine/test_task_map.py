@@ -193,3 +193,24 @@ def test_a_mask_of_the_wrong_size_is_refused():
     pred = Prediction((5, 5), boxes=[[0, 0, 4, 4]], scores=[0.9], class_ids=[0], masks=[rle])
     with pytest.raises(ValueError, match="mask of size"):
         INSTANCE.writer.entry(pred, ["c"])
+
+
+@pytest.mark.parametrize(("fmt", "export_format"), [("coco", "coco:raw"), ("coco", "seg-coco:raw")])
+def test_a_rotated_image_refuses_coco_exports_naming_ark_and_voc(tmp_path, fakes, fmt, export_format):
+    in_dir, out_dir = tmp_path / "in", tmp_path / "out"
+    generate(in_dir, task="training", object_type="rotated", fmt=fmt, images=6,
+             extra_config={"export_format": export_format})
+    assert cli.main(["run", "fake-rotated", "--in", str(in_dir), "--out", str(out_dir)]) == 1
+    state, code, text = read_monitor(out_dir)
+    assert (state, code) == (4, ErrorCode.CONFIG)
+    assert "drops rotate_angle" in text and "ark:raw" in text and "voc:raw" in text
+    assert not (out_dir / "models" / "result.yaml").exists()
+
+
+def test_a_segmentation_task_refuses_ark_exports(tmp_path, fakes):
+    in_dir, out_dir = tmp_path / "in", tmp_path / "out"
+    generate(in_dir, task="training", object_type="semantic", fmt="coco", images=6,
+             extra_config={"export_format": "ark:raw"})
+    assert cli.main(["run", "fake-seg", "--in", str(in_dir), "--out", str(out_dir)]) == 1
+    state, code, text = read_monitor(out_dir)
+    assert (state, code) == (4, ErrorCode.CONFIG) and "seg-coco:raw" in text

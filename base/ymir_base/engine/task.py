@@ -22,6 +22,7 @@ from ymir_base.protocol.context import TaskContext, build_context
 from ymir_base.protocol.env import load_env
 from ymir_base.protocol.paths import PathMapper
 from ymir_base.results.training import TrainingResult
+from ymir_base.tasks import ObjectKind
 
 LOG = logging.getLogger("ymir")
 
@@ -62,7 +63,7 @@ def run_task(image: str, in_dir: Path, out_dir: Path, overrides: dict[str, Any] 
         kind = backend.kind_for(ctx.object_type)  # 300005 for a type this image does not serve
         LOG.info("object kind %s: main metric %s", kind.name, kind.main_metric)
         if ctx.env.run_training:
-            _train(ctx, backend, monitor)
+            _train(ctx, backend, kind, monitor)
         elif ctx.gpu_count > 1 and "WORLD_SIZE" not in os.environ:
             _launch_prediction_ranks(ctx, backend)
         else:
@@ -78,12 +79,13 @@ def run_task(image: str, in_dir: Path, out_dir: Path, overrides: dict[str, Any] 
         return 1
 
 
-def _train(ctx: TaskContext, backend: Any, monitor: Monitor) -> None:
+def _train(ctx: TaskContext, backend: Any, kind: ObjectKind, monitor: Monitor) -> None:
     env = ctx.env
     for key in ("training_index_file", "val_index_file"):
         if not getattr(env.input, key):
             raise DatasetError(f"env.yaml input.{key} is empty for a training task")
     export_format = str(ctx.config.get("export_format") or "")
+    kind.check_export_format(export_format)
     with monitor.phase(0.0, 0.02):
         dataset = load_dataset(env.input.training_index_file, env.input.val_index_file,
                                ctx.mapper, ctx.class_names, export_format)
