@@ -27,7 +27,12 @@ class HeadAdapter:
 
     def class_maps(self, outs: tuple[Any, ...], num_classes: int) -> list[torch.Tensor]:
         """Per level ``[B, A, C, h, w]`` class probabilities, times objectness where the head has it."""
-        objectness = outs[self.objectness] if self.objectness is not None else None
+        objectness = None
+        if self.objectness is not None:
+            if len(outs) <= self.objectness or outs[self.objectness] is None:
+                raise ValueError(f"the head returned {len(outs)} outputs, without objectness at index "
+                                 f"{self.objectness}: its adapter in ymir_openmmlab/heads.py is wrong")
+            objectness = outs[self.objectness]
         maps = []
         for level, cls in enumerate(outs[0]):
             b, channels, h, w = cls.shape
@@ -38,12 +43,15 @@ class HeadAdapter:
         return maps
 
 
-# head class name -> adapter; heads not listed return class logits plus box outputs only
+# head class name -> adapter, matched along the MRO (most specific first). mmyolo derives
+# every head from YOLOv5Head, so the heads without objectness are listed explicitly.
 ADAPTERS: dict[str, HeadAdapter] = {
     "YOLOXHead": HeadAdapter(objectness=2),
-    "YOLOv5Head": HeadAdapter(objectness=2),
-    "YOLOv7Head": HeadAdapter(objectness=2),
-    "RotatedRTMDetHead": HeadAdapter(),  # (cls_scores, bbox_preds, angle_preds)
+    "YOLOv5Head": HeadAdapter(objectness=2),  # also YOLOv7Head and YOLOv5InsHead
+    "YOLOv6Head": HeadAdapter(),  # also PPYOLOEHead
+    "YOLOv8Head": HeadAdapter(),
+    "RTMDetHead": HeadAdapter(),  # mmyolo's, also its rotated and instance heads (angles, kernels)
+    "RotatedRTMDetHead": HeadAdapter(),  # mmrotate's: (cls_scores, bbox_preds, angle_preds)
 }
 DEFAULT = HeadAdapter()
 

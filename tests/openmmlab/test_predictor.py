@@ -129,3 +129,21 @@ def test_heads_are_matched_by_class_so_angles_are_never_objectness():
     (maps,) = adapter_for(RotatedRTMDetHead.__new__(RotatedRTMDetHead)).class_maps(
         (cls, [None], angles), num_classes=3)
     assert torch.allclose(maps, torch.full_like(maps, 0.5))
+
+
+@pytest.mark.parametrize(("module", "head", "objectness"), [
+    ("mmdet", "YOLOXHead", 2), ("mmyolo", "YOLOXHead", 2), ("mmyolo", "YOLOv5Head", 2), ("mmyolo", "YOLOv7Head", 2),
+    ("mmyolo", "YOLOv6Head", None), ("mmyolo", "YOLOv8Head", None), ("mmyolo", "PPYOLOEHead", None),
+    ("mmyolo", "RTMDetHead", None), ("mmyolo", "RTMDetRotatedHead", None), ("mmdet", "RTMDetHead", None),
+])
+def test_every_head_of_our_model_tables_gets_the_right_adapter(module, head, objectness):
+    """mmyolo derives all its heads from YOLOv5Head: only YOLOv5/v7/X have objectness maps."""
+    import importlib
+
+    cls = getattr(importlib.import_module(f"{module}.models.dense_heads"), head)
+    assert adapter_for(cls.__new__(cls)).objectness == objectness
+
+
+def test_a_wrong_adapter_fails_clearly():
+    with pytest.raises(ValueError, match="without objectness at index 2"):
+        HeadAdapter(objectness=2).class_maps(([torch.zeros(1, 3, 2, 2)], [None]), num_classes=3)
