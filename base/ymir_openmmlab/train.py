@@ -67,7 +67,9 @@ def train(backend: OpenMMLabBackend, ctx: TaskContext, dataset: Dataset, monitor
 
     runner = Runner.from_cfg(cfg)
     keep = int(ctx.config.get("max_keep_checkpoints", 1))
-    runner.register_hook(YmirReportHook(monitor, result, config_file, keep), priority="LOW")
+    conf_thr = float((cfg.model.get("test_cfg") or {}).get("score_thr", 0.001))
+    runner.register_hook(YmirReportHook(monitor, result, config_file, keep, ctx.class_names, conf_thr),
+                         priority="LOW")
     runner.train()
     (work / FINISHED_MARKER).write_text(ctx.task_id)
 
