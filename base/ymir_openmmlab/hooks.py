@@ -10,7 +10,6 @@ attachment. Progress and NaN losses are reported after every iteration.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import shutil
 from collections.abc import Mapping, Sequence
@@ -19,8 +18,9 @@ from typing import Any
 
 from mmengine.hooks import Hook
 
-from ymir_base.errors import NanError
-from ymir_base.monitor import Monitor, is_rank_zero
+from ymir_base.engine.training import check_finite_loss
+from ymir_base.monitor import Monitor
+from ymir_base.ranks import is_rank_zero
 from ymir_base.results.atomic import link_or_copy_atomic
 from ymir_base.results.metrics import AP50_95, DetectionEvaluation, evaluate_config
 from ymir_base.results.training import TrainingResult
@@ -57,10 +57,7 @@ class YmirReportHook(Hook):
         result.evaluate_config = evaluate_config(conf_thr)
 
     def after_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None) -> None:
-        loss = (outputs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
-            raise NanError(f"training loss became NaN/inf at iteration {runner.iter + 1}: check for degenerate "
-                           "boxes, or lower the learning rate (cfg_options optim_wrapper.optimizer.lr=...)")
+        check_finite_loss((outputs or {}).get("loss"), runner.iter + 1, "cfg_options optim_wrapper.optimizer.lr=...")
         self.monitor.progress(0.95 * (runner.iter + 1) / max(1, runner.max_iters))
 
     def after_val_epoch(self, runner: Any, metrics: dict[str, float] | None = None) -> None:

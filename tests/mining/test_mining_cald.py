@@ -231,3 +231,15 @@ def test_scores_are_reproducible():
 
     assert run(0) == run(0)
     assert all(-1.0 <= s <= 0.0 for s in run(0))
+
+
+@pytest.mark.parametrize(("value", "expected"), [("t", True), ("Yes", True), (1, True), ("", False), ("off", False)])
+def test_compat_flag_reads_booleans_like_every_config_key(value, expected):
+    assert CaldMining({"cald_ymir_compat": value}, ["x"]).ymir_compat is expected
+
+
+def test_bad_compat_flag_is_a_config_error():
+    from ymir_base.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="cald_ymir_compat"):
+        CaldMining({"cald_ymir_compat": "maybe"}, ["x"])

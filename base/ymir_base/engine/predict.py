@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ymir_base import ranks
 from ymir_base.data.images import read_image
 from ymir_base.data.index import read_candidates
 from ymir_base.engine.backend import Backend, Predictor
@@ -40,10 +40,6 @@ class PredictionOutcome:
     scores: dict[str, float] = field(default_factory=dict)       # candidate path -> score
     infer: dict[str, dict] = field(default_factory=dict)          # basename -> protocol entry
     unreadable: list[str] = field(default_factory=list)
-
-
-def rank_and_world() -> tuple[int, int]:
-    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
 Loaded = list[tuple[str, np.ndarray | None]]
@@ -121,7 +117,7 @@ def run_prediction(ctx: TaskContext, backend: Backend, monitor: Monitor) -> None
     candidates = read_candidates(index, ctx.mapper)
     if not candidates:
         LOG.warning("candidate list %s is empty: writing empty results", index)
-    rank, world = rank_and_world()
+    rank, world = ranks.rank(), ranks.world_size()
     outcome = predict_candidates(ctx, backend, monitor, candidates[rank::world])
     if world > 1:
         write_shard(ctx, rank, outcome)

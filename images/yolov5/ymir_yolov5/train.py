@@ -23,10 +23,13 @@ import yaml
 
 from ymir_base.data.convert.yolo import write_yolo_dataset
 from ymir_base.data.types import Dataset
+from ymir_base.engine.backend import Backend
 from ymir_base.engine.ddp import launch_torchrun
-from ymir_base.errors import ConfigError, ModelError, NanError
-from ymir_base.monitor import Monitor, is_rank_zero
+from ymir_base.engine.training import TaskMarker, check_finite_loss
+from ymir_base.errors import ConfigError, ModelError
+from ymir_base.monitor import Monitor
 from ymir_base.protocol.context import TaskContext
+from ymir_base.ranks import is_distributed_child, is_rank_zero
 from ymir_base.results.metrics import AP50, AP50_95, DetectionEvaluation, evaluate_config
 from ymir_base.results.training import TrainingResult
 from ymir_yolov5 import models, runtime
@@ -42,22 +45,21 @@ def run_dir(ctx: TaskContext) -> Path:
     return ctx.work_dir / "yolov5" / "train"
 
 
-def train(ctx: TaskContext, dataset: Dataset, monitor: Monitor, result: TrainingResult) -> None:
+def train(backend: Backend, ctx: TaskContext, dataset: Dataset, monitor: Monitor, result: TrainingResult) -> None:
     runtime.prepare()
     data_yaml = ctx.work_dir / "yolo-data" / "data.yaml"
-    distributed_child = "WORLD_SIZE" in os.environ
-    if not (distributed_child and data_yaml.is_file()):
+    if not (is_distributed_child() and data_yaml.is_file()):
         data_yaml = write_yolo_dataset(dataset, ctx.work_dir / "yolo-data")
-    if ctx.gpu_count > 1 and not distributed_child:
+    if ctx.gpu_count > 1 and not is_distributed_child():
         launch_torchrun(ctx.gpu_count)
         result.reload()  # the ranks wrote the stages
     else:
-        _train_here(ctx, dataset, data_yaml, monitor, result)
-    if is_rank_zero() and result.stages and not distributed_child:
+        _train_here(backend, ctx, dataset, data_yaml, monitor, result)
+    if is_rank_zero() and result.stages and not is_distributed_child():
         export_onnx(ctx, result)
 
 
-def _train_here(ctx: TaskContext, dataset: Dataset, data_yaml: Path, monitor: Monitor,
+def _train_here(backend: Backend, ctx: TaskContext, dataset: Dataset, data_yaml: Path, monitor: Monitor,
                 result: TrainingResult) -> None:
     from yolov5 import train as y5train
     from yolov5.utils.callbacks import Callbacks
@@ -66,15 +68,14 @@ def _train_here(ctx: TaskContext, dataset: Dataset, data_yaml: Path, monitor: Mo
     if resume == "finished":
         LOG.info("training of this task already finished in an earlier run; keeping its stages")
         return
-    opt = _build_opt(ctx, data_yaml, resume)
+    opt = _build_opt(backend, ctx, data_yaml, resume)
     reporter = _Reporter(ctx, monitor, result, dataset, epochs=int(opt.epochs),
                          batches_per_epoch=math.ceil(len(dataset.train) / max(1, int(opt.batch_size))))
     callbacks = Callbacks()
     callbacks.register_action("on_train_batch_end", callback=reporter.on_train_batch_end)
     callbacks.register_action("on_fit_epoch_end", callback=reporter.on_fit_epoch_end)
     callbacks.register_action("on_model_save", callback=reporter.on_model_save)
-    (run_dir(ctx) / "ymir-task-id").parent.mkdir(parents=True, exist_ok=True)
-    (run_dir(ctx) / "ymir-task-id").write_text(ctx.task_id)
+    TaskMarker(run_dir(ctx)).write(ctx.task_id)
     LOG.info("yolov5 train options: %s", {k: v for k, v in vars(opt).items() if v not in (None, False, "")})
     y5train.main(opt, callbacks)
     reporter.close()
@@ -82,8 +83,7 @@ def _train_here(ctx: TaskContext, dataset: Dataset, data_yaml: Path, monitor: Mo
 
 def _resumable_checkpoint(ctx: TaskContext) -> str | None:
     last = run_dir(ctx) / "weights" / "last.pt"
-    marker = run_dir(ctx) / "ymir-task-id"
-    if not (last.is_file() and marker.is_file() and marker.read_text().strip() == ctx.task_id):
+    if not (last.is_file() and TaskMarker(run_dir(ctx)).matches(ctx.task_id)):
         return None
     try:
         epoch = torch.load(last, map_location="cpu", weights_only=False).get("epoch", -1)
@@ -96,14 +96,14 @@ def _resumable_checkpoint(ctx: TaskContext) -> str | None:
     return str(last)
 
 
-def _build_opt(ctx: TaskContext, data_yaml: Path, resume: str | None) -> Any:
+def _build_opt(backend: Backend, ctx: TaskContext, data_yaml: Path, resume: str | None) -> Any:
     from yolov5 import train as y5train
 
     cfg = ctx.config
     if resume:
         argv = ["--resume", resume]
     else:
-        weights, arch = _initial_weights(ctx)
+        weights, arch = _initial_weights(backend, ctx)
         total_batch = int(cfg["batch_size_per_gpu"]) * max(1, ctx.gpu_count)
         device = ",".join(str(i) for i in ctx.gpu_ids) if ctx.gpu_ids else "cpu"
         argv = ["--data", str(data_yaml), "--weights", weights, "--cfg", arch,
@@ -133,21 +133,11 @@ def _argv(argv: list[str]):
         sys.argv = saved
 
 
-def _initial_weights(ctx: TaskContext) -> tuple[str, str]:
+def _initial_weights(backend: Backend, ctx: TaskContext) -> tuple[str, str]:
     """(weights, architecture yaml): user model > baked COCO weights > random init."""
     cfg = ctx.config
     name = str(cfg["model"])
-    weights: Path | None = None
-    user = ctx.model_files((".pt",)) if cfg.get("pretrained_model_params") else []
-    if user:
-        weights = user[0]
-        LOG.info("pretrained weights from the chosen model: %s", weights)
-    elif (baked := models.baked_weights(name)) is not None:
-        weights = baked
-        LOG.info("pretrained weights baked in the image: %s", weights)
-    else:
-        LOG.warning("no pretrained weights given and none baked in for %s: training from random "
-                    "initialisation (expect a much lower mAP for the same epochs)", name)
+    weights = backend.starting_weights(ctx, name, ".pt")
     arch = "" if weights and not cfg.get("activate") else str(_architecture(ctx, name, weights))
     return (str(weights) if weights else ""), arch
 
@@ -208,9 +198,7 @@ class _Reporter:
         result.preferred_stage = STAGE_BEST
 
     def on_train_batch_end(self, model: Any, ni: int, imgs: Any, targets: Any, paths: Any, mloss: Any) -> None:
-        if not all(math.isfinite(float(v)) for v in mloss):
-            raise NanError(f"training loss became NaN/inf at iteration {ni}: check for degenerate boxes, "
-                           "or lower the learning rate")
+        check_finite_loss(mloss, ni, "yolov5's hyp lr0: args_options --hyp FILE")
         self.monitor.progress(0.95 * (ni + 1) / (self.epochs * self.batches))
 
     def on_fit_epoch_end(self, log_vals: list[Any], epoch: int, best_fitness: Any, fi: Any) -> None:
