@@ -1,8 +1,7 @@
 """One prediction type for every model family.
 
-Each backend converts its library's raw output into :class:`Prediction` objects with one adapter
-function (``from_<library>``), the way ``supervision.Detections`` does. Mining algorithms and
-result writers only ever see this type.
+Each image's predictor (``Predictor.predict``) turns its library's output into
+:class:`Prediction` objects; mining algorithms and result writers only ever see this type.
 
 Coordinates are original-image pixels. ``boxes`` are axis-aligned ``x1, y1, x2, y2`` floats
 (for rotated detections: the axis-aligned hull of each rotated box).
@@ -20,8 +19,6 @@ BOXES = "boxes"                      # post-NMS boxes, scores, class ids
 DENSE_CLASS_PROBS = "dense_class_probs"  # per-level [A, C, h, w] probability maps (ALDD)
 AUGMENTED_PREDICT = "augmented_predict"  # predict() on arbitrary (augmented) images (CALD)
 ROTATED_BOXES = "rotated_boxes"
-INSTANCE_MASKS = "instance_masks"
-SEMANTIC_PROBS = "semantic_probs"
 
 
 @dataclass
@@ -57,26 +54,3 @@ class Prediction:
 
     def __len__(self) -> int:
         return len(self.boxes)
-
-    @classmethod
-    def empty(cls, image_size: tuple[int, int]) -> Prediction:
-        return cls(image_size=image_size)
-
-    def filter(self, keep: np.ndarray) -> Prediction:
-        """A copy holding only the detections selected by a boolean mask or index array."""
-        keep = np.asarray(keep)
-        return Prediction(
-            image_size=self.image_size,
-            boxes=self.boxes[keep],
-            scores=self.scores[keep],
-            class_ids=self.class_ids[keep],
-            rboxes=None if self.rboxes is None else self.rboxes[keep],
-            masks=None if self.masks is None else self.masks[keep],
-            class_probs=None if self.class_probs is None else self.class_probs[keep],
-            dense_class_probs=self.dense_class_probs,
-            input_size=self.input_size,
-            semantic_probs=self.semantic_probs,
-        )
-
-    def above(self, conf_thres: float) -> Prediction:
-        return self.filter(self.scores >= conf_thres)

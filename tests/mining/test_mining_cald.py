@@ -32,14 +32,14 @@ class BrightBoxPredictor:
     def detect(self, image: np.ndarray) -> Prediction:
         ys, xs = np.nonzero(image.max(axis=2) > 127)
         if not len(xs):
-            return Prediction.empty(image.shape[:2])
+            return Prediction(image.shape[:2])
         return Prediction(image.shape[:2], boxes=[[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]],
                           scores=[self.score], class_ids=[0])
 
     def predict(self, images: list[np.ndarray]) -> list[Prediction]:
         self.calls.append(len(images))
         if self.augmented_empty:
-            return [Prediction.empty(im.shape[:2]) for im in images]
+            return [Prediction(im.shape[:2]) for im in images]
         return [self.detect(im) for im in images]
 
 

@@ -2,7 +2,8 @@
 
 Every candidate is scored exactly once: an unreadable image gets the lowest score (and an empty
 prediction list) with a warning, never a crash. With several GPUs each rank takes
-``candidates[rank::world]`` and writes a shard; the launcher merges them (see launch.py).
+``candidates[rank::world]`` and writes a shard; the process that started the ranks
+(``engine/task.py``) merges them with :func:`merge_shards`.
 """
 
 from __future__ import annotations
