@@ -44,6 +44,16 @@ def kill_after_stage(cmd: list[str], stage: str, timeout: float = 600) -> None:
     assert code == -signal.SIGKILL, f"the task ended with {code} instead of being killed after stage {stage}"
 
 
+def detection_result(predictions: dict, class_names: list[str], *, with_angle: bool = False,
+                     legacy: bool = False) -> dict:
+    """The detection infer-result.json the engine writes for these predictions (None: unreadable)."""
+    from ymir_base.tasks import DetectionWriter
+
+    writer = DetectionWriter(with_angle=with_angle)
+    return writer.document({n: writer.entry(p, class_names, legacy=legacy) for n, p in predictions.items()},
+                           class_names)
+
+
 @pytest.fixture
 def sample(tmp_path):
     """Factory: sample(task, fmt="ark", **kwargs) -> (in_dir, out_dir)."""

@@ -63,10 +63,11 @@ def test_filter_slices_every_per_object_field_and_shares_the_rest(keep):
     assert out.rboxes.dtype == np.float64  # angles keep their precision
 
 
-def test_above_and_empty_predictions():
+def test_filter_by_score_and_empty_predictions():
     pred = _full()
-    assert len(pred.above(0.5)) == 2 and [m["size"] for m in pred.above(0.5).masks] == [[2, 3]] * 2
-    empty = Prediction.empty((5, 5))
+    confident = pred.filter(pred.scores >= 0.5)
+    assert len(confident) == 2 and [m["size"] for m in confident.masks] == [[2, 3]] * 2
+    empty = Prediction((5, 5))
     assert len(empty) == 0 and empty.rboxes is None and len(empty.filter(np.zeros(0, bool))) == 0
     assert len(pred.filter([])) == 0  # an empty index list
     assert Prediction((5, 5), rboxes=np.zeros((0, 5)), class_probs=[]).rboxes.shape == (0, 5)

@@ -8,13 +8,13 @@ Only rank 0 writes. Percent is kept monotonic and phases map to sub-ranges of [0
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from ymir_base.errors import ErrorCode
+from ymir_base.ranks import is_rank_zero
 from ymir_base.results.atomic import write_text_atomic
 
 LOG = logging.getLogger(__name__)
@@ -22,10 +22,6 @@ LOG = logging.getLogger(__name__)
 STATE_RUNNING = 2
 STATE_ERROR = 4
 MAX_DETAIL_LINES = 90  # YMIR shows at most ~100 lines
-
-
-def is_rank_zero() -> bool:
-    return os.environ.get("RANK", "0") in ("0", "-1") and os.environ.get("LOCAL_RANK", "0") in ("0", "-1")
 
 
 class Monitor:

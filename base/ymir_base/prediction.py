@@ -1,7 +1,7 @@
 """One prediction type for every model family.
 
-Each backend's predictor converts its library's raw output into :class:`Prediction` objects
-itself; there are no shared adapter functions. Mining algorithms and result writers only ever see this type.
+Each image's predictor (``Predictor.predict``) turns its library's output into
+:class:`Prediction` objects; mining algorithms and result writers only ever see this type.
 
 Coordinates are original-image pixels. ``boxes`` are axis-aligned ``x1, y1, x2, y2`` floats.
 For rotated detections ``rboxes`` holds ``cx, cy, w, h, angle`` (the unrotated extent around the
@@ -32,8 +32,6 @@ BOXES = "boxes"                      # post-NMS boxes, scores, class ids
 DENSE_CLASS_PROBS = "dense_class_probs"  # per-level [A, C, h, w] probability maps (ALDD)
 AUGMENTED_PREDICT = "augmented_predict"  # predict() on arbitrary (augmented) images (CALD)
 ROTATED_BOXES = "rotated_boxes"
-INSTANCE_MASKS = "instance_masks"
-SEMANTIC_PROBS = "semantic_probs"
 
 _PER_OBJECT = {"per_object": True}
 
@@ -104,10 +102,6 @@ class Prediction:
                 if (value := getattr(self, name)) is not None}
 
     @classmethod
-    def empty(cls, image_size: tuple[int, int]) -> Prediction:
-        return cls(image_size=image_size)
-
-    @classmethod
     def from_rotated(cls, image_size: tuple[int, int], rboxes: Any, scores: Any, class_ids: Any,
                      **kwargs: Any) -> Prediction:
         """A rotated detection: ``rboxes`` [N, 5] as given, ``boxes`` their axis-aligned hulls
@@ -129,9 +123,6 @@ class Prediction:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values.update({name: value[keep] for name, value in self.per_object().items()})
         return type(self)(**values)
-
-    def above(self, conf_thres: float) -> Prediction:
-        return self.filter(self.scores >= conf_thres)
 
 
 def rotated_box(obj: ObjectAnnotation) -> np.ndarray:

@@ -93,8 +93,9 @@ def point_dataset(dataset_cfg: dict, ann_file: Path, class_names: list[str]) -> 
 
 
 def set_evaluator(evaluator: dict | list, ann_file: Path, metric: str) -> None:
+    """Our validation file; ``classwise``: the per-class AP for the stage's metrics attachment."""
     for ev in evaluator if isinstance(evaluator, list) else [evaluator]:
-        ev.update(ann_file=str(ann_file), metric=metric, format_only=False)
+        ev.update(ann_file=str(ann_file), metric=metric, format_only=False, classwise=True)
         ev.pop("outfile_prefix", None)
 
 

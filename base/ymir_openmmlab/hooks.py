@@ -2,75 +2,83 @@
 
 Every evaluation becomes a stage ``epoch_<n>`` (its weights, EMA included, and the run config),
 and the best one so far is also the stage ``best``; only the ``max_keep_checkpoints`` latest
-epoch stages are kept. Progress and NaN losses are reported after every iteration.
+epoch stages are kept. A stage's ``mAP`` is CocoMetric's ``bbox_mAP_50`` (mAP@0.5, as in every
+image); mAP@[.5:.95], mAP@0.75 and the per-class AP go to tensorboard and to the stage's metrics
+attachment. Progress and NaN losses are reported after every iteration.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import os
 import shutil
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from mmengine.hooks import Hook
 
-from ymir_base.errors import NanError
-from ymir_base.monitor import Monitor, is_rank_zero
+from ymir_base.engine.training import check_finite_loss
+from ymir_base.monitor import Monitor
+from ymir_base.ranks import is_rank_zero
 from ymir_base.results.atomic import link_or_copy_atomic
+from ymir_base.results.metrics import AP50_95, DetectionEvaluation, evaluate_config
 from ymir_base.results.training import TrainingResult
 
 LOG = logging.getLogger(__name__)
 STAGE_BEST = "best"
 CONFIG_NAME = "config.py"
-# COCO bbox mAP@[.5:.95] is YMIR's detection mAP; the other numbers go to the log and tensorboard
-MAIN_METRIC_SUFFIX = "bbox_mAP"
+
+
+def coco_evaluation(metrics: Mapping[str, Any], class_names: Sequence[str]) -> DetectionEvaluation:
+    """CocoMetric's numbers (``coco/bbox_mAP_50``, ``coco/bbox_mAP``, ``coco/bbox_mAP_75`` and, with
+    ``classwise=True``, ``coco/<class>_precision``: the class's AP@[.5:.95]) as one evaluation."""
+    short = {k.split("/", 1)[-1]: v for k, v in metrics.items()}
+    per_class = {n: {AP50_95: short[f"{n}_precision"]} for n in class_names if f"{n}_precision" in short}
+    return DetectionEvaluation(map50=short.get("bbox_mAP_50", 0.0), map50_95=short.get("bbox_mAP"),
+                               map75=short.get("bbox_mAP_75"), per_class=per_class)
 
 
 class YmirReportHook(Hook):
     priority = "LOW"  # after EMAHook has swapped the live weights back
 
-    def __init__(self, monitor: Monitor, result: TrainingResult, config_file: Path, keep: int):
+    def __init__(self, monitor: Monitor, result: TrainingResult, config_file: Path, keep: int,
+                 class_names: Sequence[str], conf_thr: float = 0.001):
         self.monitor, self.result = monitor, result
         self.config_file = Path(config_file)
         self.keep = keep
+        self.class_names = list(class_names)
         best = result.stages.get(STAGE_BEST)
         self.best_map = best.metrics.get("mAP", 0.0) if best else -1.0
         self._saving_stage = False
         self.epoch_stages = sorted((s for s in result.stages if s.startswith("epoch_")),
                                    key=lambda s: int(s.split("_")[1]))
         result.preferred_stage = STAGE_BEST
-        result.evaluate_config = {"iou_thr": 0.5, "conf_thr": 0.001}
+        result.evaluate_config = evaluate_config(conf_thr)
 
     def after_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None) -> None:
-        loss = (outputs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
-            raise NanError(f"training loss became NaN/inf at iteration {runner.iter + 1}: check for degenerate "
-                           "boxes, or lower the learning rate (cfg_options optim_wrapper.optimizer.lr=...)")
+        check_finite_loss((outputs or {}).get("loss"), runner.iter + 1, "cfg_options optim_wrapper.optimizer.lr=...")
         self.monitor.progress(0.95 * (runner.iter + 1) / max(1, runner.max_iters))
 
     def after_val_epoch(self, runner: Any, metrics: dict[str, float] | None = None) -> None:
         if not is_rank_zero():
             return
-        metrics = metrics or {}
-        value = next((float(v) for k, v in metrics.items() if k.endswith(MAIN_METRIC_SUFFIX)), 0.0)
-        value = min(1.0, max(0.0, value)) if math.isfinite(value) else 0.0
-        stage_metrics = {"mAP": value}
+        evaluation = coco_evaluation(metrics or {}, self.class_names)
         epoch = int(runner.epoch)
+        runner.visualizer.add_scalars(evaluation.scalars(), step=epoch)
         name = f"epoch_{epoch}"
         weights = self._save(runner, name)
-        self.result.add_stage(name, [weights.name, CONFIG_NAME], stage_metrics)
+        stage_metrics, details = evaluation.stage_metrics(), evaluation.as_dict(epoch)
+        self.result.add_stage(name, [weights.name, CONFIG_NAME], stage_metrics, details=details)
         self.epoch_stages = [s for s in self.epoch_stages if s != name] + [name]
-        if value > self.best_map:
-            self.best_map = value
+        if evaluation.map50 > self.best_map:
+            self.best_map = evaluation.map50
             self._copy_stage(name, weights, STAGE_BEST)
-            self.result.add_stage(STAGE_BEST, [f"{STAGE_BEST}.pth", CONFIG_NAME], stage_metrics)
+            self.result.add_stage(STAGE_BEST, [f"{STAGE_BEST}.pth", CONFIG_NAME], stage_metrics, details=details)
         while self.keep >= 0 and len(self.epoch_stages) > self.keep:
             self.result.remove_stage(self.epoch_stages.pop(0))
         self.monitor.progress(0.95 * epoch / max(1, runner.max_epochs))
-        LOG.info("epoch %d: COCO bbox mAP %.4f (best %.4f); %s", epoch, value, self.best_map,
-                 ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
+        LOG.info("epoch %d: %s (best mAP@0.5 %.4f)", epoch, evaluation.describe(), self.best_map)
 
     def before_save_checkpoint(self, runner: Any, checkpoint: dict) -> None:
         if self._saving_stage:  # EMAHook put the EMA weights in state_dict: the live copy is not needed

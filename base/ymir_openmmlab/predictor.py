@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from mmengine.config import Config
 
-from ymir_base.engine.backend import Predictor
+from ymir_base.engine.backend import Predictor, model_class_names
 from ymir_base.engine.device import select_device
 from ymir_base.errors import ModelError
 from ymir_base.prediction import AUGMENTED_PREDICT, BOXES, DENSE_CLASS_PROBS, Prediction
@@ -56,7 +56,7 @@ class OpenMMLabPredictor(Predictor):
         self.adapter = adapter_for(self.head)
         self.num_classes = int(self.head.num_classes)
         meta_classes = list((ckpt.get("meta") or {}).get("dataset_meta", {}).get("classes") or [])
-        self.class_names = _class_names(class_names, meta_classes, self.num_classes)
+        self.class_names = model_class_names(class_names, meta_classes, self.num_classes)
         LOG.info("loaded %s (%s) on %s, classes %s, score threshold %s", checkpoint, type(self.model).__name__,
                  device, self.class_names, conf_threshold)
 
@@ -137,12 +137,3 @@ def _models_registry(scope: str) -> Any:
         raise ModelError(f"the model's config is for {scope}, which this image does not have") from exc
 
 
-def _class_names(task: list[str] | None, checkpoint: list[str], num_classes: int) -> list[str]:
-    if task and len(task) == num_classes:
-        return list(task)
-    if task:
-        LOG.warning("config class_names %s do not match the model's %d classes; using the model's names",
-                    task, num_classes)
-    if len(checkpoint) == num_classes:
-        return checkpoint
-    return [f"class_{i}" for i in range(num_classes)]

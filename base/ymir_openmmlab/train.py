@@ -18,10 +18,12 @@ from mmengine.config import Config
 
 from ymir_base.data.convert.coco import write_coco_json
 from ymir_base.data.types import Dataset
-from ymir_base.engine.ddp import is_distributed_child, launch_torchrun
+from ymir_base.engine.ddp import launch_torchrun
+from ymir_base.engine.training import FINISHED_MARKER, TaskMarker
 from ymir_base.errors import ConfigError
 from ymir_base.monitor import Monitor
 from ymir_base.protocol.context import TaskContext
+from ymir_base.ranks import is_distributed_child
 from ymir_base.results.training import TrainingResult
 from ymir_openmmlab import config as mmcfg
 from ymir_openmmlab.hooks import YmirReportHook
@@ -30,8 +32,6 @@ if TYPE_CHECKING:
     from ymir_openmmlab.backend import OpenMMLabBackend
 
 LOG = logging.getLogger(__name__)
-TASK_MARKER = "ymir-task-id"
-FINISHED_MARKER = "ymir-finished"
 
 
 def run_dir(ctx: TaskContext) -> Path:
@@ -60,25 +60,25 @@ def train(backend: OpenMMLabBackend, ctx: TaskContext, dataset: Dataset, monitor
     work.mkdir(parents=True, exist_ok=True)
     config_file = work / "config.py"
     cfg.dump(str(config_file))
-    (work / TASK_MARKER).write_text(ctx.task_id)
-    (work / FINISHED_MARKER).unlink(missing_ok=True)
+    TaskMarker(work).write(ctx.task_id)
+    TaskMarker(work, FINISHED_MARKER).clear()
 
     from mmengine.runner import Runner
 
     runner = Runner.from_cfg(cfg)
     keep = int(ctx.config.get("max_keep_checkpoints", 1))
-    runner.register_hook(YmirReportHook(monitor, result, config_file, keep), priority="LOW")
+    conf_thr = float((cfg.model.get("test_cfg") or {}).get("score_thr", 0.001))
+    runner.register_hook(YmirReportHook(monitor, result, config_file, keep, ctx.class_names, conf_thr),
+                         priority="LOW")
     runner.train()
-    (work / FINISHED_MARKER).write_text(ctx.task_id)
+    TaskMarker(work, FINISHED_MARKER).write(ctx.task_id)
 
 
 def _resume_state(ctx: TaskContext, work: Path) -> str | Path | None:
     """"finished", the checkpoint to resume this task's killed run from, or None (a new run)."""
-    marker = work / TASK_MARKER
-    if not (marker.is_file() and marker.read_text().strip() == ctx.task_id):
+    if not TaskMarker(work).matches(ctx.task_id):
         return None
-    finished = work / FINISHED_MARKER
-    if finished.is_file() and finished.read_text().strip() == ctx.task_id:
+    if TaskMarker(work, FINISHED_MARKER).matches(ctx.task_id):
         return "finished"
     checkpoint = _last_good_checkpoint(work)
     if checkpoint is not None:
@@ -183,7 +183,7 @@ def build_train_config(backend: OpenMMLabBackend, ctx: TaskContext, train_json: 
                 raise ConfigError(f"config key 'args_options': --resume {args.resume}: no such checkpoint")
             cfg.load_from = str(path)
     else:
-        weights = backend.initial_weights(ctx)
+        weights = backend.starting_weights(ctx, backend.model_key(ctx), ".pth")
         cfg.load_from = str(weights) if weights else None
     return cfg
 

@@ -85,3 +85,25 @@ def test_coco_json_round_trip(tmp_path):
     assert masked["area"] == 50 and coco.annToMask(masked).sum() == 50
     assert counted["segmentation"] == listed and counted["area"] == 3 and coco.annToMask(counted).sum() == 3
     assert json.loads(out.read_text())["annotations"][2]["segmentation"] == rle
+
+
+def test_coco_json_is_world_readable(tmp_path):
+    import stat
+
+    out = tmp_path / "coco.json"
+    write_coco_json([], CLASSES, out)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644  # as every other file we write atomically
+
+
+def test_link_or_copy_atomic_symlinks_when_asked(tmp_path):
+    from ymir_base.results.atomic import link_or_copy_atomic
+
+    source = tmp_path / "a.jpg"
+    source.write_bytes(b"img")
+    link_or_copy_atomic(source, tmp_path / "sym.jpg", symlink=True)
+    link_or_copy_atomic(source, tmp_path / "hard.jpg")
+    assert (tmp_path / "sym.jpg").is_symlink() and not (tmp_path / "hard.jpg").is_symlink()
+    assert (tmp_path / "hard.jpg").stat().st_ino == source.stat().st_ino
+    link_or_copy_atomic(tmp_path / "hard.jpg", tmp_path / "sym.jpg", symlink=True)  # replaced in place
+    assert (tmp_path / "sym.jpg").resolve() == tmp_path / "hard.jpg"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jpg", "hard.jpg", "sym.jpg"]

@@ -125,7 +125,7 @@ def test_openmmlab_weights_are_models_of_the_backend(image: str) -> None:
     models = importlib.import_module(module).MODELS
     for item in fw.load_manifest(manifest_path(image)):
         assert item.name in models, f"{item.name} is not a model of {module}: {sorted(models)}"
-        # where OpenMMLabBackend.initial_weights looks: /weights/<image>/<model key>.pth
+        # where Backend.starting_weights looks: /weights/<image>/<model key>.pth
         assert str(item.path) == f"/weights/{image}/{item.name}.pth"
 
 

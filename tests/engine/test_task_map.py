@@ -62,7 +62,6 @@ class _FakePredictor(Predictor):
 
 
 class _FakeBackend(Backend):
-    mining_algorithms = ("entropy", "random")
     kind_names: ClassVar[dict[int, str]] = {}
 
     def train(self, ctx, dataset, monitor, result) -> None:

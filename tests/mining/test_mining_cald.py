@@ -32,14 +32,14 @@ class BrightBoxPredictor:
     def detect(self, image: np.ndarray) -> Prediction:
         ys, xs = np.nonzero(image.max(axis=2) > 127)
         if not len(xs):
-            return Prediction.empty(image.shape[:2])
+            return Prediction(image.shape[:2])
         return Prediction(image.shape[:2], boxes=[[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]],
                           scores=[self.score], class_ids=[0])
 
     def predict(self, images: list[np.ndarray]) -> list[Prediction]:
         self.calls.append(len(images))
         if self.augmented_empty:
-            return [Prediction.empty(im.shape[:2]) for im in images]
+            return [Prediction(im.shape[:2]) for im in images]
         return [self.detect(im) for im in images]
 
 
@@ -231,3 +231,15 @@ def test_scores_are_reproducible():
 
     assert run(0) == run(0)
     assert all(-1.0 <= s <= 0.0 for s in run(0))
+
+
+@pytest.mark.parametrize(("value", "expected"), [("t", True), ("Yes", True), (1, True), ("", False), ("off", False)])
+def test_compat_flag_reads_booleans_like_every_config_key(value, expected):
+    assert CaldMining({"cald_ymir_compat": value}, ["x"]).ymir_compat is expected
+
+
+def test_bad_compat_flag_is_a_config_error():
+    from ymir_base.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="cald_ymir_compat"):
+        CaldMining({"cald_ymir_compat": "maybe"}, ["x"])

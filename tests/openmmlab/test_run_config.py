@@ -211,3 +211,9 @@ def test_resume_takes_the_newest_checkpoint_that_loads(tmp_path):
     assert _last_good_checkpoint(tmp_path) == tmp_path / "epoch_3.pth"
     (tmp_path / "epoch_3.pth").unlink()
     assert _last_good_checkpoint(tmp_path) is None
+
+
+def test_evaluators_give_per_class_ap(tmp_path):
+    cfg = mmyolo("yolov8_n")
+    mmcfg.set_evaluator(cfg.val_evaluator, tmp_path / "v.json", "bbox")
+    assert cfg.val_evaluator.classwise is True and cfg.val_evaluator.ann_file == str(tmp_path / "v.json")

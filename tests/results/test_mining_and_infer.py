@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
+from conftest import detection_result
 from ymir_base.prediction import Prediction
-from ymir_base.results.infer import detection_result, dumps
+from ymir_base.results.infer import detection_entry, dumps
 from ymir_base.results.mining import format_mining_result
 from ymir_base.tasks import INSTANCE, SEMANTIC
 
@@ -23,16 +24,16 @@ def test_mining_sorted_descending_stable():
 def test_detection_boxes_are_integers_clipped_and_sorted():
     pred = Prediction((100, 200), boxes=[[10.4, 20.6, 50.6, 80.2], [-5, -5, 300, 50], [3, 3, 3.2, 9]],
                       scores=[0.5, 0.9, 0.7], class_ids=[1, 0, 0])
-    result = detection_result({"a.jpg": pred, "b.jpg": None}, ["cat", "dog"])
+    result = {"detection": {"a.jpg": detection_entry(pred, ["cat", "dog"]), "b.jpg": detection_entry(None, ["cat"])}}
     boxes = result["detection"]["a.jpg"]["boxes"]
     assert boxes[0] == {"box": {"x": 0, "y": 0, "w": 200, "h": 50}, "class_name": "cat", "score": 0.9}
     assert boxes[1] == {"box": {"x": 10, "y": 21, "w": 41, "h": 59}, "class_name": "dog", "score": 0.5}
     assert len(boxes) == 2  # the 0.2 px wide box rounds to zero width and is dropped
     assert result["detection"]["b.jpg"] == {"boxes": []}
-    legacy = detection_result({"a.jpg": pred}, ["cat", "dog"], legacy=True)
-    assert "annotations" in legacy["detection"]["a.jpg"]
-    angled = detection_result({"a.jpg": pred}, ["cat", "dog"], with_angle=True)
-    assert angled["detection"]["a.jpg"]["boxes"][0]["box"]["rotate_angle"] == 0.0
+    assert "annotations" in detection_entry(pred, ["cat", "dog"], legacy=True)
+    assert detection_entry(None, ["cat"], legacy=True) == {"annotations": []}
+    angled = detection_entry(pred, ["cat", "dog"], with_angle=True)
+    assert angled["boxes"][0]["box"]["rotate_angle"] == 0.0
     json.loads(dumps(result))
 
 

@@ -6,10 +6,10 @@ import math
 import numpy as np
 import pytest
 
+from conftest import detection_result
 from ymir_base.data.ark import parse_ark
 from ymir_base.data.voc import parse_voc
 from ymir_base.prediction import Prediction, rotated_box
-from ymir_base.results.infer import detection_result
 
 CLASSES = ["plane", "ship", "car"]
 

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import yaml
@@ -91,3 +93,56 @@ def test_expose_top_level_replaces_the_link(tmp_path):
     r.expose_top_level("best", "best.pt")
     assert (tmp_path / "best.pt").read_bytes() == b"two"
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_percentages_are_converted_by_the_caller_only(tmp_path):
+    assert TrainingResult.from_percent(55.1) == pytest.approx(0.551)
+    assert TrainingResult.from_percent("100") == 1.0 and TrainingResult.from_percent(0) == 0.0
+    with pytest.raises(ValueError, match="outside"):
+        TrainingResult.from_percent(101)
+    r = TrainingResult(tmp_path)
+    (r.stage_dir("s") / "w.pt").write_bytes(b"x")
+    with pytest.raises(ValueError, match="from_percent"):  # add_stage never guesses a percentage
+        r.add_stage("s", ["w.pt"], {"mAP": 55.1})
+    r.add_stage("s", ["w.pt"], {"mAP": TrainingResult.from_percent(55.1)})
+    assert r.stages["s"].metrics["mAP"] == pytest.approx(0.551)
+
+
+def test_stage_details_become_a_listed_metrics_attachment(tmp_path):
+    r = TrainingResult(tmp_path)
+    (r.stage_dir("epoch_1") / "w.pt").write_bytes(b"x")
+    r.add_stage("epoch_1", ["w.pt"], {"mAP": 0.5},
+                details={"epoch": 1, "mAP@0.5:0.95": np.float32(0.25), "per_class": {"cat": {"AP@0.5": float("nan")}}})
+    data = yaml.safe_load((tmp_path / "result.yaml").read_text())
+    assert data["attachments"] == {"metrics": ["epoch_1.json"]}
+    details = json.loads((tmp_path / "attachments/metrics/epoch_1.json").read_text())
+    assert details == {"stage": "epoch_1", "epoch": 1, "mAP@0.5:0.95": 0.25, "per_class": {"cat": {"AP@0.5": None}}}
+    (r.stage_dir("epoch_2") / "w.pt").write_bytes(b"x")
+    r.add_stage("epoch_2", ["w.pt"], {"mAP": 0.6}, details={"epoch": 2})
+    r.add_attachment("onnx", [])  # nothing to list: the sections stay as they are
+    assert r.attachments["metrics"] == ["epoch_1.json", "epoch_2.json"]
+    r.remove_stage("epoch_1")  # a dropped stage takes its attachment along
+    assert r.attachments["metrics"] == ["epoch_2.json"]
+    assert not (tmp_path / "attachments/metrics/epoch_1.json").exists()
+    assert check_training_result(tmp_path) == []
+    assert TrainingResult.load(tmp_path).attachments == {"metrics": ["epoch_2.json"]}
+
+
+def test_attachments_of_a_section_accumulate(tmp_path):
+    r = TrainingResult(tmp_path)
+    make_stage(r, "best", {"mAP": 0.5}, 1)
+    for name in ("a.onnx", "b.onnx"):
+        (r.attachment_dir("onnx") / name).write_bytes(b"x")
+        r.add_attachment("onnx", [name])
+    r.add_attachment("onnx", ["a.onnx", "missing.onnx"])
+    assert yaml.safe_load((tmp_path / "result.yaml").read_text())["attachments"] == {"onnx": ["a.onnx", "b.onnx"]}
+
+
+def test_pruned_stages_lose_their_metrics_attachment(tmp_path):
+    r = TrainingResult(tmp_path)
+    for i in range(1, 13):
+        (r.stage_dir(f"epoch_{i}") / "w.pt").write_bytes(b"x")
+        r.add_stage(f"epoch_{i}", ["w.pt"], {"mAP": 0.1 * (i == 1)}, timestamp=i, details={"epoch": i})
+    kept = {f"{n}.json" for n in r.stages}
+    assert set(r.attachments["metrics"]) == kept and len(kept) == 11 and "epoch_2.json" not in kept
+    assert {p.name for p in (tmp_path / "attachments/metrics").iterdir()} == kept

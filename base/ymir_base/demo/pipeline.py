@@ -19,11 +19,11 @@ from ymir_base.demo.curve import plot_training_curve, read_scalars
 from ymir_base.demo.draw import comparison_sheet
 from ymir_base.engine.registry import backend_class, image_spec
 from ymir_base.protocol.paths import PathMapper
+from ymir_base.results.metrics import MAP_TAG
 from ymir_base.sample.generator import generate
 from ymir_base.verify.pipeline import Report, verify
 
 CANDIDATE_SEED = 2  # candidates are new images: the training folder uses seed 1
-MAP_TAGS = ("metrics/mAP_0.5", "coco/bbox_mAP_50")  # mAP@0.5 as yolov5 / MMEngine log it
 PICTURE, CURVE = "predictions.png", "training-curve.png"
 
 
@@ -67,7 +67,7 @@ def run_demo(image: str, out_dir: Path, *, echo: Callable[[str], None] = print, 
     picture = comparison_sheet(items, class_names, out_dir / PICTURE)
 
     series = read_scalars(out_dir / "training/out/tensorboard")
-    map_tag = next((t for t in MAP_TAGS if t in series), None)
+    map_tag = MAP_TAG if MAP_TAG in series else None  # mAP@0.5, the stage mAP, in every image
     train = settings["training"]
     curve = plot_training_curve(series, map_tag, out_dir / CURVE,
                                 title=f"{image} {_model(train)} on the sample shapes") if map_tag else None

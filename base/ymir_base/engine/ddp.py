@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import subprocess
 import sys
 
 LOG = logging.getLogger(__name__)
-
-
-def is_distributed_child() -> bool:
-    """True inside a rank started by ``launch_torchrun`` (torchrun sets WORLD_SIZE)."""
-    return "WORLD_SIZE" in os.environ
 
 
 def launch_torchrun(nproc: int) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ymir_base import ranks
 from ymir_base.data.images import read_image
 from ymir_base.data.index import read_candidates
 from ymir_base.engine.backend import Backend, Predictor
@@ -43,10 +43,6 @@ class PredictionOutcome:
     infer: dict[str, dict] = field(default_factory=dict)          # basename -> the writer's entry
     unreadable: list[str] = field(default_factory=list)
     class_names: list[str] = field(default_factory=list)          # the model's, for the infer result
-
-
-def rank_and_world() -> tuple[int, int]:
-    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
 Loaded = list[tuple[str, np.ndarray | None]]
@@ -123,7 +119,7 @@ def run_prediction(ctx: TaskContext, backend: Backend, monitor: Monitor) -> None
     candidates = read_candidates(index, ctx.mapper)
     if not candidates:
         LOG.warning("candidate list %s is empty: writing empty results", index)
-    rank, world = rank_and_world()
+    rank, world = ranks.rank(), ranks.world_size()
     outcome = predict_candidates(ctx, backend, monitor, candidates[rank::world])
     if world > 1:
         write_shard(ctx, rank, outcome)

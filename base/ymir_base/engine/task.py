@@ -13,14 +13,16 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from ymir_base import ranks
 from ymir_base.data.reader import load_dataset
 from ymir_base.engine import predict
 from ymir_base.engine.registry import backend_class, image_spec
 from ymir_base.errors import ConfigError, DatasetError, classify_exception
-from ymir_base.monitor import Monitor, is_rank_zero
+from ymir_base.monitor import Monitor
 from ymir_base.protocol.context import TaskContext, build_context
 from ymir_base.protocol.env import load_env
 from ymir_base.protocol.paths import PathMapper
+from ymir_base.ranks import is_distributed_child, is_rank_zero
 from ymir_base.results.training import TrainingResult
 from ymir_base.tasks import ObjectKind
 
@@ -28,8 +30,8 @@ LOG = logging.getLogger("ymir")
 
 
 def setup_logging() -> None:
-    rank = os.environ.get("RANK", "0")
-    fmt = "%(asctime)s %(levelname)s " + (f"[rank {rank}] " if rank != "0" else "") + "%(name)s: %(message)s"
+    rank = ranks.rank()
+    fmt = "%(asctime)s %(levelname)s " + (f"[rank {rank}] " if rank != 0 else "") + "%(name)s: %(message)s"
     logging.basicConfig(level=logging.INFO, format=fmt, stream=sys.stdout, force=True)
 
 
@@ -64,11 +66,11 @@ def run_task(image: str, in_dir: Path, out_dir: Path, overrides: dict[str, Any] 
         LOG.info("object kind %s: main metric %s", kind.name, kind.main_metric)
         if ctx.env.run_training:
             _train(ctx, backend, kind, monitor)
-        elif ctx.gpu_count > 1 and "WORLD_SIZE" not in os.environ:
+        elif ctx.gpu_count > 1 and not is_distributed_child():
             _launch_prediction_ranks(ctx, backend)
         else:
             predict.run_prediction(ctx, backend, monitor)
-        if is_rank_zero() and "WORLD_SIZE" not in os.environ:
+        if is_rank_zero() and not is_distributed_child():
             monitor.done()
         return 0
     except BaseException as exc:  # every failure, even a library's sys.exit, must reach monitor.txt

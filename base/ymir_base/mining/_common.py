@@ -9,9 +9,7 @@ import numpy as np
 import torch
 
 from ymir_base.errors import ConfigError
-
-_TRUE = {"true", "yes", "on", "1"}
-_FALSE = {"false", "no", "off", "0"}
+from ymir_base.protocol.coerce import to_bool
 
 
 def param_int(params: Mapping[str, Any], key: str, default: int, minimum: int | None = None) -> int:
@@ -42,15 +40,11 @@ def param_float(params: Mapping[str, Any], key: str, default: float) -> float:
 
 
 def param_bool(params: Mapping[str, Any], key: str, default: bool) -> bool:
-    value = params.get(key, default)
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    """``params[key]`` as a bool, read as every other config boolean (``protocol.coerce.to_bool``)."""
+    try:
+        return to_bool(params.get(key, default))
+    except ValueError as exc:
+        raise ConfigError(f"{key}: {exc}") from None
 
 
 def binary_entropy(p: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:

@@ -8,15 +8,20 @@ import tempfile
 from pathlib import Path
 
 
-def link_or_copy_atomic(source: Path, target: Path) -> None:
-    """Make ``target`` the same file as ``source`` (a hard link, a copy across file systems),
-    replaced atomically."""
+def link_or_copy_atomic(source: Path, target: Path, *, symlink: bool = False) -> None:
+    """Make ``target`` the same file as ``source``, replaced atomically: a hard link, a copy where
+    that fails (across file systems). ``symlink``: a symbolic link to ``source`` first (cheap
+    across file systems; for views of files that outlive the target, such as /in's images)."""
     target = Path(target)
     tmp = target.parent / f".{target.name}.tmp"
     tmp.unlink(missing_ok=True)
-    try:
-        os.link(source, tmp)
-    except OSError:
+    for make_link in (os.symlink, os.link) if symlink else (os.link,):
+        try:
+            make_link(source, tmp)
+            break
+        except OSError:
+            continue
+    else:
         shutil.copyfile(source, tmp)
     os.replace(tmp, target)
 

@@ -74,12 +74,5 @@ def detection_entry(pred: Prediction | None, class_names: Sequence[str], *, with
     return detection_boxes(pred, class_names, with_angle=with_angle, legacy=legacy)
 
 
-def detection_result(predictions: Mapping[str, Prediction | None], class_names: Sequence[str], *,
-                     with_angle: bool = False, legacy: bool = False) -> dict[str, Any]:
-    """``predictions`` maps every candidate basename to its prediction (None: unreadable)."""
-    return {"detection": {name: detection_entry(p, class_names, with_angle=with_angle, legacy=legacy)
-                          for name, p in predictions.items()}}
-
-
 def dumps(result: Mapping[str, Any]) -> str:
     return json.dumps(result, ensure_ascii=False, separators=(",", ":"))

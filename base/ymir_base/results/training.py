@@ -1,13 +1,18 @@
 """``/out/models/result.yaml`` (protocol §7.1), rewritten after every evaluation.
 
 Stages are validated before the file is replaced: names are identifiers, files exist under
-``/out/models/<stage>/`` or ``/out/models/``, metrics are plain floats in [0, 1]. A hard kill at
-any moment leaves a valid file that lists only files that exist.
+``/out/models/<stage>/`` or ``/out/models/``, metrics are plain floats in [0, 1] (a backend whose
+evaluator reports percentages converts them with :meth:`TrainingResult.from_percent`; add_stage
+never guesses). A stage's full evaluation (every number its evaluator gives) can go with it as
+the attachment ``attachments/metrics/<stage>.json``. A hard kill at any moment leaves a valid
+file that lists only files that exist.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import numbers
 import re
 import shutil
 import time
@@ -25,6 +30,7 @@ MAIN_METRIC = {2: "mAP", 3: "mIoU", 4: "maskAP"}
 METRICS = {2: ("mAP", "mAR"), 3: ("mIoU", "mAcc"), 4: ("maskAP", "boxAP")}
 COUNTS = ("tp", "fp", "fn")
 MAX_RECENT_STAGES = 10  # plus the best one, as YMIR's SDK keeps
+METRICS_SECTION = "metrics"  # attachments/metrics/<stage>.json: a stage's whole evaluation
 
 
 @dataclass
@@ -54,8 +60,20 @@ class TrainingResult:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
+    @staticmethod
+    def from_percent(value: Any) -> float:
+        """A metric its evaluator reports as a percentage in [0, 100] (e.g. mmseg's mIoU 55.1) as
+        the fraction YMIR requires (0.551). The caller knows its evaluator's unit and converts
+        explicitly; add_stage rejects anything outside [0, 1] instead of guessing."""
+        number = float(value)
+        if math.isfinite(number) and not 0.0 <= number <= 100.0:
+            raise ValueError(f"percentage {number} is outside [0, 100]")
+        return number / 100.0
+
     def add_stage(self, name: str, files: list[str | Path], metrics: dict[str, Any],
-                  timestamp: int | None = None) -> Stage:
+                  timestamp: int | None = None, *, details: dict[str, Any] | None = None) -> Stage:
+        """Add (or replace) a stage and rewrite result.yaml. ``details``: the stage's whole
+        evaluation, written to ``attachments/metrics/<name>.json`` and listed with the stage."""
         self._check_name(name)
         basenames = []
         for f in files:
@@ -68,10 +86,14 @@ class TrainingResult:
             raise ValueError(f"stage {name} has no files")
         stage = Stage(name, basenames, self._clean_metrics(metrics),
                       int(time.time() if timestamp is None else timestamp))
+        if details is not None:
+            self._write_details(name, details)
         self.stages.pop(name, None)
         self.stages[name] = stage
-        self._prune()
+        dropped = self._prune()
         self.write()
+        for path in dropped:
+            path.unlink(missing_ok=True)
         faults.reached(f"stage:{name}")
         return stage
 
@@ -79,20 +101,51 @@ class TrainingResult:
         """Drop a stage that is no longer kept and delete its folder."""
         if self.stages.pop(name, None) is None:
             return
+        dropped = self._drop_details([name])
         self.write()
         shutil.rmtree(self.models_dir / name, ignore_errors=True)
+        for path in dropped:
+            path.unlink(missing_ok=True)
 
     def expose_top_level(self, name: str, filename: str) -> None:
         """Link a stage file at the top of /out/models too: the official verifier passes only
         top-level files of /out/models to the next task (protocol §9.5). Replaced atomically."""
         link_or_copy_atomic(self.models_dir / name / filename, self.models_dir / filename)
 
-    def add_attachment(self, section: str, files: list[str | Path]) -> None:
+    def attachment_dir(self, section: str) -> Path:
+        path = self.models_dir / "attachments" / section
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def add_attachment(self, section: str, files: list[str | Path], *, write: bool = True) -> None:
+        """List files of ``attachments/<section>/`` (those that exist) in result.yaml, after the
+        ones the section already lists."""
         folder = self.models_dir / "attachments" / section
         names = [Path(f).name for f in files if (folder / Path(f).name).is_file()]
         if names:
-            self.attachments[section] = names
-            self.write()
+            listed = self.attachments.get(section, [])
+            self.attachments[section] = listed + [n for n in dict.fromkeys(names) if n not in listed]
+            if write:
+                self.write()
+
+    def _write_details(self, name: str, details: dict[str, Any]) -> None:
+        path = self.attachment_dir(METRICS_SECTION) / f"{name}.json"
+        write_text_atomic(path, json.dumps({"stage": name, **_plain(details)}, indent=1, allow_nan=False) + "\n")
+        self.add_attachment(METRICS_SECTION, [path], write=False)
+
+    def _drop_details(self, names: list[str]) -> list[Path]:
+        """Unlist the metrics attachments of dropped stages; returns their files to delete once
+        result.yaml no longer lists them."""
+        gone = {f"{n}.json" for n in names}
+        listed = self.attachments.get(METRICS_SECTION)
+        if not listed or not gone & set(listed):
+            return []
+        kept = [f for f in listed if f not in gone]
+        if kept:
+            self.attachments[METRICS_SECTION] = kept
+        else:
+            del self.attachments[METRICS_SECTION]
+        return [self.models_dir / "attachments" / METRICS_SECTION / f for f in listed if f in gone]
 
     def _clean_metrics(self, metrics: dict[str, Any]) -> dict[str, float | int]:
         clean: dict[str, float | int] = {}
@@ -104,7 +157,8 @@ class TrainingResult:
             if not math.isfinite(value):
                 value = 0.0
             if not 0.0 <= value <= 1.0:
-                raise ValueError(f"metric {key}={value} is outside [0, 1]")
+                raise ValueError(f"metric {key}={value} is outside [0, 1] (convert a percentage with "
+                                 "TrainingResult.from_percent)")
             clean[key] = value
         clean.setdefault(self.main_metric, 0.0)
         return clean
@@ -120,11 +174,14 @@ class TrainingResult:
         return max(self.stages.values(), key=lambda s: (s.metrics.get(self.main_metric, 0.0),
                                                          s.name == self.preferred_stage, s.timestamp))
 
-    def _prune(self) -> None:
+    def _prune(self) -> list[Path]:
+        """Keep the best and the latest stages; returns the metrics attachments to delete."""
         best = self.best_stage()
         recent = sorted(self.stages.values(), key=lambda s: s.timestamp)[-MAX_RECENT_STAGES:]
         keep = {s.name for s in recent} | ({best.name} if best else set())
+        dropped = [k for k in self.stages if k not in keep]
         self.stages = {k: v for k, v in self.stages.items() if k in keep}
+        return self._drop_details(dropped)
 
     # ---- output ---------------------------------------------------------------------------
     def as_dict(self) -> dict[str, Any]:
@@ -167,6 +224,21 @@ class TrainingResult:
             if files and len(files) == len(raw.get("files", [])) and STAGE_NAME.match(name):
                 metrics = {k: v for k, v in raw.items() if k not in ("stage_name", "files", "timestamp")}
                 result.stages[name] = Stage(name, files, metrics, int(raw.get("timestamp", 0)))
-        result.attachments = dict(data.get("attachments") or {})
+        for section, names in (data.get("attachments") or {}).items():
+            result.add_attachment(str(section), list(names or []), write=False)
         result.evaluate_config = dict(data.get("evaluate_config") or {})
         return result
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready: numpy/torch scalars as floats, NaN/inf as null."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    number = float(value)
+    return number if math.isfinite(number) else None

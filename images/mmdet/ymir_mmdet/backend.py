@@ -34,7 +34,6 @@ def config_dir() -> Path:
 class MmdetBackend(OpenMMLabBackend):
     name = "mmdet"
     scope = "mmdet"
-    mining_algorithms = ("aldd", "cald", "entropy", "random")
     img_man_dir = HERE.parent / "img-man"
     params_file = HERE / "params.yaml"
     quick_settings: ClassVar[dict[str, dict[str, Any]]] = quick_settings_for(

@@ -35,7 +35,6 @@ def config_dir() -> Path:
 class MmyoloBackend(OpenMMLabBackend):
     name = "mmyolo"
     scope = "mmyolo"
-    mining_algorithms = ("aldd", "cald", "entropy", "random")
     img_man_dir = HERE.parent / "img-man"
     params_file = HERE / "params.yaml"
     quick_settings: ClassVar[dict[str, dict[str, Any]]] = quick_settings_for({"model_name": "yolov8_n"})

@@ -18,7 +18,6 @@ HERE = Path(__file__).resolve().parent
 
 class Yolov5Backend(Backend):
     name = "yolov5"
-    mining_algorithms = ("random", "entropy", "aldd", "cald")
     img_man_dir = HERE.parent / "img-man"
     params_file = HERE / "params.yaml"
     quick_settings: ClassVar[dict[str, dict[str, Any]]] = {
@@ -56,7 +55,7 @@ class Yolov5Backend(Backend):
     def train(self, ctx: TaskContext, dataset: Dataset, monitor: Monitor, result: TrainingResult) -> None:
         from ymir_yolov5 import train
 
-        train.train(ctx, dataset, monitor, result)
+        train.train(self, ctx, dataset, monitor, result)
 
     def predictor(self, ctx: TaskContext) -> Predictor:
         from ymir_yolov5.predictor import Yolov5Predictor

@@ -1,8 +1,7 @@
-"""YOLOv5 model names -> architecture files of the ``yolov5`` package and baked weights."""
+"""YOLOv5 model names -> architecture files of the ``yolov5`` package."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import yolov5
@@ -19,8 +18,3 @@ def model_yaml(name: str) -> Path:
         return PACKAGE_DIR / "models" / "hub" / f"{name}.yaml"
     raise KeyError(name)
 
-
-def baked_weights(name: str) -> Path | None:
-    """COCO-pretrained weights the Docker image bakes in (see images/yolov5/weights.yaml)."""
-    path = Path(os.environ.get("YMIR_WEIGHTS_DIR", "/weights")) / "yolov5" / f"{name}.pt"
-    return path if path.is_file() else None

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ymir_base.engine.backend import Predictor
+from ymir_base.engine.backend import Predictor, model_class_names
 from ymir_base.engine.device import select_device
 from ymir_base.errors import ModelError
 from ymir_base.prediction import AUGMENTED_PREDICT, BOXES, DENSE_CLASS_PROBS, Prediction
@@ -46,13 +46,7 @@ class Yolov5Predictor(Predictor):
         self.batch_size = batch_size
         names = self.model.names
         model_names = [names[i] for i in range(len(names))] if isinstance(names, dict) else list(names)
-        if class_names and len(class_names) == len(model_names):
-            self.class_names = list(class_names)
-        else:
-            if class_names:
-                LOG.warning("config class_names %s do not match the model's %d classes; using the model's names",
-                            class_names, len(model_names))
-            self.class_names = model_names
+        self.class_names = model_class_names(class_names, model_names, len(model_names))
         LOG.info("loaded %s on %s (fp16 %s), input %d px, classes %s", weights, device, self.half,
                  self.img_size, self.class_names)
 

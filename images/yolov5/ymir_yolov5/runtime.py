@@ -12,9 +12,10 @@
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from pathlib import Path
+
+from ymir_base.results.atomic import link_or_copy_atomic
 
 
 def prepare(config_dir: Path | None = None) -> Path:
@@ -37,9 +38,5 @@ def _fonts(folder: Path) -> None:
 
     source = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
     for name in ("Arial.ttf", "Arial.Unicode.ttf"):
-        target = folder / name
-        if not target.exists():
-            try:
-                target.symlink_to(source)
-            except OSError:
-                shutil.copyfile(source, target)
+        if not (folder / name).exists():
+            link_or_copy_atomic(source, folder / name, symlink=True)

@@ -1,8 +1,9 @@
 """Training through the ``yolov5`` package's own trainer, reporting to YMIR through callbacks.
 
-Every evaluation becomes a stage: ``best`` (best fitness so far) and, with
-``save_best_only: false``, ``epoch_<n>`` every ``save_period`` epochs and at the end. Stage
-weights are the trainer's checkpoints with the optimizer stripped. A run killed by YMIR resumes
+Every evaluation becomes a stage: ``best`` (the best mAP@0.5 so far, the stage ``mAP`` of every
+image) and, with ``save_best_only: false``, ``epoch_<n>`` every ``save_period`` epochs and at the
+end. Stage weights are the trainer's checkpoints with the optimizer stripped. Precision, recall,
+mAP@0.5:0.95 and the per-class AP go to tensorboard and to each stage's metrics attachment. A run killed by YMIR resumes
 from ``/out/work/yolov5/train/weights/last.pt`` when the same task starts again.
 """
 
@@ -17,43 +18,48 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import yaml
 
 from ymir_base.data.convert.yolo import write_yolo_dataset
 from ymir_base.data.types import Dataset
+from ymir_base.engine.backend import Backend
 from ymir_base.engine.ddp import launch_torchrun
-from ymir_base.errors import ConfigError, ModelError, NanError
-from ymir_base.monitor import Monitor, is_rank_zero
+from ymir_base.engine.training import TaskMarker, check_finite_loss
+from ymir_base.errors import ConfigError, ModelError
+from ymir_base.monitor import Monitor
 from ymir_base.protocol.context import TaskContext
+from ymir_base.ranks import is_distributed_child, is_rank_zero
+from ymir_base.results.metrics import AP50, AP50_95, DetectionEvaluation, evaluate_config
 from ymir_base.results.training import TrainingResult
 from ymir_yolov5 import models, runtime
 
 LOG = logging.getLogger(__name__)
 STAGE_BEST = "best"
+# positions of the losses in the values of yolov5's on_fit_epoch_end callback
+LOSS_TAGS = {0: "train/box_loss", 1: "train/obj_loss", 2: "train/cls_loss",
+             7: "val/box_loss", 8: "val/obj_loss", 9: "val/cls_loss"}
 
 
 def run_dir(ctx: TaskContext) -> Path:
     return ctx.work_dir / "yolov5" / "train"
 
 
-def train(ctx: TaskContext, dataset: Dataset, monitor: Monitor, result: TrainingResult) -> None:
+def train(backend: Backend, ctx: TaskContext, dataset: Dataset, monitor: Monitor, result: TrainingResult) -> None:
     runtime.prepare()
     data_yaml = ctx.work_dir / "yolo-data" / "data.yaml"
-    distributed_child = "WORLD_SIZE" in os.environ
-    if not (distributed_child and data_yaml.is_file()):
+    if not (is_distributed_child() and data_yaml.is_file()):
         data_yaml = write_yolo_dataset(dataset, ctx.work_dir / "yolo-data")
-    if ctx.gpu_count > 1 and not distributed_child:
+    if ctx.gpu_count > 1 and not is_distributed_child():
         launch_torchrun(ctx.gpu_count)
         result.reload()  # the ranks wrote the stages
     else:
-        _train_here(ctx, dataset, data_yaml, monitor, result)
-    if is_rank_zero() and result.stages and not distributed_child:
+        _train_here(backend, ctx, dataset, data_yaml, monitor, result)
+    if is_rank_zero() and result.stages and not is_distributed_child():
         export_onnx(ctx, result)
 
 
-def _train_here(ctx: TaskContext, dataset: Dataset, data_yaml: Path, monitor: Monitor,
+def _train_here(backend: Backend, ctx: TaskContext, dataset: Dataset, data_yaml: Path, monitor: Monitor,
                 result: TrainingResult) -> None:
     from yolov5 import train as y5train
     from yolov5.utils.callbacks import Callbacks
@@ -62,15 +68,14 @@ def _train_here(ctx: TaskContext, dataset: Dataset, data_yaml: Path, monitor: Mo
     if resume == "finished":
         LOG.info("training of this task already finished in an earlier run; keeping its stages")
         return
-    opt = _build_opt(ctx, data_yaml, resume)
-    reporter = _Reporter(ctx, monitor, result, epochs=int(opt.epochs),
+    opt = _build_opt(backend, ctx, data_yaml, resume)
+    reporter = _Reporter(ctx, monitor, result, dataset, epochs=int(opt.epochs),
                          batches_per_epoch=math.ceil(len(dataset.train) / max(1, int(opt.batch_size))))
     callbacks = Callbacks()
     callbacks.register_action("on_train_batch_end", callback=reporter.on_train_batch_end)
     callbacks.register_action("on_fit_epoch_end", callback=reporter.on_fit_epoch_end)
     callbacks.register_action("on_model_save", callback=reporter.on_model_save)
-    (run_dir(ctx) / "ymir-task-id").parent.mkdir(parents=True, exist_ok=True)
-    (run_dir(ctx) / "ymir-task-id").write_text(ctx.task_id)
+    TaskMarker(run_dir(ctx)).write(ctx.task_id)
     LOG.info("yolov5 train options: %s", {k: v for k, v in vars(opt).items() if v not in (None, False, "")})
     y5train.main(opt, callbacks)
     reporter.close()
@@ -78,8 +83,7 @@ def _train_here(ctx: TaskContext, dataset: Dataset, data_yaml: Path, monitor: Mo
 
 def _resumable_checkpoint(ctx: TaskContext) -> str | None:
     last = run_dir(ctx) / "weights" / "last.pt"
-    marker = run_dir(ctx) / "ymir-task-id"
-    if not (last.is_file() and marker.is_file() and marker.read_text().strip() == ctx.task_id):
+    if not (last.is_file() and TaskMarker(run_dir(ctx)).matches(ctx.task_id)):
         return None
     try:
         epoch = torch.load(last, map_location="cpu", weights_only=False).get("epoch", -1)
@@ -92,14 +96,14 @@ def _resumable_checkpoint(ctx: TaskContext) -> str | None:
     return str(last)
 
 
-def _build_opt(ctx: TaskContext, data_yaml: Path, resume: str | None) -> Any:
+def _build_opt(backend: Backend, ctx: TaskContext, data_yaml: Path, resume: str | None) -> Any:
     from yolov5 import train as y5train
 
     cfg = ctx.config
     if resume:
         argv = ["--resume", resume]
     else:
-        weights, arch = _initial_weights(ctx)
+        weights, arch = _initial_weights(backend, ctx)
         total_batch = int(cfg["batch_size_per_gpu"]) * max(1, ctx.gpu_count)
         device = ",".join(str(i) for i in ctx.gpu_ids) if ctx.gpu_ids else "cpu"
         argv = ["--data", str(data_yaml), "--weights", weights, "--cfg", arch,
@@ -129,21 +133,11 @@ def _argv(argv: list[str]):
         sys.argv = saved
 
 
-def _initial_weights(ctx: TaskContext) -> tuple[str, str]:
+def _initial_weights(backend: Backend, ctx: TaskContext) -> tuple[str, str]:
     """(weights, architecture yaml): user model > baked COCO weights > random init."""
     cfg = ctx.config
     name = str(cfg["model"])
-    weights: Path | None = None
-    user = ctx.model_files((".pt",)) if cfg.get("pretrained_model_params") else []
-    if user:
-        weights = user[0]
-        LOG.info("pretrained weights from the chosen model: %s", weights)
-    elif (baked := models.baked_weights(name)) is not None:
-        weights = baked
-        LOG.info("pretrained weights baked in the image: %s", weights)
-    else:
-        LOG.warning("no pretrained weights given and none baked in for %s: training from random "
-                    "initialisation (expect a much lower mAP for the same epochs)", name)
+    weights = backend.starting_weights(ctx, name, ".pt")
     arch = "" if weights and not cfg.get("activate") else str(_architecture(ctx, name, weights))
     return (str(weights) if weights else ""), arch
 
@@ -170,49 +164,66 @@ def _architecture(ctx: TaskContext, name: str, weights: Path | None) -> Path:
     return path
 
 
+def evaluation_from_log(log_vals: list[float], class_names: list[str], val_classes: set[int]) -> DetectionEvaluation:
+    """yolov5's ``on_fit_epoch_end`` values: 3 training losses, precision, recall, mAP@0.5,
+    mAP@0.5:0.95, 3 validation losses, 3 learning rates, then (this yolov5 package) AP@0.5:0.95 and
+    AP@0.5 of each of the nc classes. yolov5 gives a class without validation objects the overall
+    mAP there; such a class gets no per-class number."""
+    precision, recall, map50, map50_95 = log_vals[3:7]
+    nc = len(class_names)
+    per_class: dict[str, dict[str, float | None]] = {}
+    if len(log_vals) >= 13 + 2 * nc:
+        aps, ap50s = log_vals[13:13 + nc], log_vals[13 + nc:13 + 2 * nc]
+        per_class = {name: ({AP50: ap50s[i], AP50_95: aps[i]} if i in val_classes else {AP50: None, AP50_95: None})
+                     for i, name in enumerate(class_names)}
+    return DetectionEvaluation(map50, map50_95=map50_95, precision=precision, recall=recall, per_class=per_class)
+
+
 class _Reporter:
     """yolov5 callbacks -> monitor progress, tensorboard scalars and result.yaml stages."""
 
-    def __init__(self, ctx: TaskContext, monitor: Monitor, result: TrainingResult, epochs: int,
+    def __init__(self, ctx: TaskContext, monitor: Monitor, result: TrainingResult, dataset: Dataset, epochs: int,
                  batches_per_epoch: int):
         from torch.utils.tensorboard import SummaryWriter
 
         self.ctx, self.monitor, self.result = ctx, monitor, result
         self.epochs, self.batches = max(1, epochs), max(1, batches_per_epoch)
-        self.metrics: dict[str, float] = {}
+        self.class_names = list(dataset.class_names)
+        self.val_classes = {obj.class_id for record in dataset.val for obj in record.objects}
+        self.evaluation = DetectionEvaluation(0.0)
+        best = result.stages.get(STAGE_BEST)
+        self.best_map = best.metrics.get("mAP", 0.0) if best else -1.0
         self.tb = SummaryWriter(str(ctx.tensorboard_dir)) if is_rank_zero() else None
-        result.evaluate_config = {"iou_thr": 0.5, "conf_thr": 0.001}
+        result.evaluate_config = evaluate_config(0.001)  # yolov5's validation confidence threshold
         result.preferred_stage = STAGE_BEST
 
     def on_train_batch_end(self, model: Any, ni: int, imgs: Any, targets: Any, paths: Any, mloss: Any) -> None:
-        if not all(math.isfinite(float(v)) for v in mloss):
-            raise NanError(f"training loss became NaN/inf at iteration {ni}: check for degenerate boxes, "
-                           "or lower the learning rate")
+        check_finite_loss(mloss, ni, "yolov5's hyp lr0: args_options --hyp FILE")
         self.monitor.progress(0.95 * (ni + 1) / (self.epochs * self.batches))
 
     def on_fit_epoch_end(self, log_vals: list[Any], epoch: int, best_fitness: Any, fi: Any) -> None:
         vals = [float(v) for v in log_vals]
-        precision, recall, map50, map5095 = vals[3:7]
-        self.metrics = {"mAP": _unit(map50), "mAR": _unit(recall)}
+        self.evaluation = evaluation_from_log(vals, self.class_names, self.val_classes)
         if self.tb is not None:
-            names = ("train/box_loss", "train/obj_loss", "train/cls_loss", "metrics/precision", "metrics/recall",
-                     "metrics/mAP_0.5", "metrics/mAP_0.5:0.95", "val/box_loss", "val/obj_loss", "val/cls_loss")
-            for name, value in zip(names, vals, strict=False):
-                self.tb.add_scalar(name, value, epoch + 1)
+            scalars = {tag: vals[i] for i, tag in LOSS_TAGS.items() if i < len(vals)}
+            for tag, value in {**scalars, **self.evaluation.scalars()}.items():
+                self.tb.add_scalar(tag, value, epoch + 1)
             self.tb.flush()
-        LOG.info("epoch %d/%d: mAP@0.5 %.4f, mAP@0.5:0.95 %.4f, precision %.4f, recall %.4f",
-                 epoch + 1, self.epochs, map50, map5095, precision, recall)
+        LOG.info("epoch %d/%d: %s", epoch + 1, self.epochs, self.evaluation.describe())
 
     def on_model_save(self, last: Path, epoch: int, final_epoch: bool, best_fitness: Any, fi: Any) -> None:
+        """``last`` holds this epoch's model; the best stage follows mAP@0.5 (not yolov5's fitness,
+        which weighs mAP@0.5:0.95 nine times more)."""
         cfg = self.ctx.config
         n = epoch + 1
-        if bool(np.all(np.asarray(best_fitness) == np.asarray(fi))):
-            self._stage(STAGE_BEST, Path(last).parent / "best.pt", "best.pt", top_level=True)
+        if self.evaluation.map50 > self.best_map:
+            self.best_map = self.evaluation.map50
+            self._stage(STAGE_BEST, Path(last), "best.pt", n, top_level=True)
         if not cfg["save_best_only"] and (n % int(cfg["save_period"]) == 0 or final_epoch):
-            self._stage(f"epoch_{n}", Path(last), f"epoch_{n}.pt")
+            self._stage(f"epoch_{n}", Path(last), f"epoch_{n}.pt", n)
         self.monitor.progress(0.95 * n / self.epochs)
 
-    def _stage(self, name: str, checkpoint: Path, filename: str, top_level: bool = False) -> None:
+    def _stage(self, name: str, checkpoint: Path, filename: str, epoch: int, top_level: bool = False) -> None:
         from yolov5.utils.general import strip_optimizer
 
         folder = self.result.stage_dir(name)
@@ -221,16 +232,13 @@ class _Reporter:
         os.replace(tmp, folder / filename)
         if top_level:
             self.result.expose_top_level(name, filename)
-        self.result.add_stage(name, [filename], dict(self.metrics))
-        LOG.info("stage %s saved (%s)", name, ", ".join(f"{k} {v:.4f}" for k, v in self.metrics.items()))
+        self.result.add_stage(name, [filename], self.evaluation.stage_metrics(),
+                              details=self.evaluation.as_dict(epoch))
+        LOG.info("stage %s saved (%s)", name, self.evaluation.describe())
 
     def close(self) -> None:
         if self.tb is not None:
             self.tb.close()
-
-
-def _unit(value: float) -> float:
-    return min(1.0, max(0.0, value)) if math.isfinite(value) else 0.0
 
 
 def export_onnx(ctx: TaskContext, result: TrainingResult) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,6 +10,7 @@ from typing import Any
 from pycocotools import mask as mask_utils
 
 from ymir_base.data.types import ImageRecord, ObjectAnnotation
+from ymir_base.results.atomic import write_text_atomic
 
 
 def write_coco_json(records: list[ImageRecord], class_names: Sequence[str], out_file: Path) -> None:
@@ -34,16 +33,7 @@ def write_coco_json(records: list[ImageRecord], class_names: Sequence[str], out_
         "categories": [{"id": i, "name": name, "supercategory": "object"}
                        for i, name in enumerate(class_names)],
     }
-    out_file = Path(out_file)
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_file.parent, prefix=f".{out_file.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(coco, f)
-        os.replace(tmp, out_file)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(Path(out_file), json.dumps(coco))
 
 
 def _annotation(obj: ObjectAnnotation, ann_id: int, image_id: int, record: ImageRecord) -> dict[str, Any]:

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import yaml
 
 from ymir_base.data.types import Dataset, ImageRecord
 from ymir_base.errors import DatasetError
+from ymir_base.results.atomic import link_or_copy_atomic
 
 
 def write_yolo_dataset(dataset: Dataset, out_dir: Path) -> Path:
@@ -39,7 +39,7 @@ def write_yolo_dataset(dataset: Dataset, out_dir: Path) -> Path:
                 raise DatasetError(f"{split} split has two different images named {record.name}: "
                                    f"{sources[record.name]} and {record.path}")
             sources[record.name] = record.path
-            _link(record.path.absolute(), images_dir / record.name)
+            link_or_copy_atomic(record.path.absolute(), images_dir / record.name, symlink=True)
             (labels_dir / f"{Path(record.name).stem}.txt").write_text(yolo_labels(record))
     data_yaml = out_dir / "data.yaml"
     data_yaml.write_text(yaml.safe_dump({
@@ -63,13 +63,3 @@ def yolo_labels(record: ImageRecord) -> str:
         lines.append(f"{obj.class_id} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}\n")
     return "".join(lines)
 
-
-def _link(source: Path, target: Path) -> None:
-    """Symlink, else hard link (file systems without symlinks), else copy."""
-    try:
-        os.symlink(source, target)
-    except OSError:
-        try:
-            os.link(source, target)
-        except OSError:
-            shutil.copyfile(source, target)

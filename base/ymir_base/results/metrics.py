@@ -1,0 +1,95 @@
+"""Detection evaluation numbers: one definition for every image.
+
+A stage's ``mAP`` in result.yaml is the mAP at IoU 0.5, the threshold at which YMIR evaluates
+(``evaluate_config.iou_thr``); ``mAR`` is the recall where the evaluator gives one. Everything
+else the evaluator gives (mAP@[.5:.95], mAP@0.75, precision, recall, per-class AP) goes to the
+tensorboard scalars ``metrics/...`` and to the stage's attachment
+``/out/models/attachments/metrics/<stage>.json``. Every number is a fraction in [0, 1].
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+IOU_THRESHOLD = 0.5
+MAP_TAG = "metrics/mAP_0.5"  # the tensorboard scalar of the stage mAP, in every image
+AP50, AP50_95 = "AP@0.5", "AP@0.5:0.95"
+
+
+def unit_fraction(value: Any) -> float:
+    """An evaluator's number as a plain float in [0, 1]: NaN/inf and negative values (COCO's -1,
+    "no ground truth") are 0, rounding noise above 1 is 1. A larger value is a percentage handed
+    over unconverted and raises (convert with ``TrainingResult.from_percent``)."""
+    number = float(value)
+    if not math.isfinite(number) or number < 0.0:
+        return 0.0
+    if number > 1.0 + 1e-6:
+        raise ValueError(f"metric {number} is not a fraction in [0, 1]; convert a percentage with "
+                         "TrainingResult.from_percent")
+    return min(number, 1.0)
+
+
+def _class_ap(value: Any) -> float | None:
+    """A per-class AP, None where the evaluator has none (the class has no validation object)."""
+    if value is None:
+        return None
+    number = float(value)
+    return unit_fraction(number) if math.isfinite(number) and number >= 0.0 else None
+
+
+def evaluate_config(conf_thr: float) -> dict[str, float]:
+    """result.yaml ``evaluate_config`` of a detection training run."""
+    return {"iou_thr": IOU_THRESHOLD, "conf_thr": float(conf_thr)}
+
+
+@dataclass
+class DetectionEvaluation:
+    """One evaluation of a detector on the validation set. ``None``: the evaluator does not give it."""
+
+    map50: float
+    map50_95: float | None = None
+    map75: float | None = None
+    precision: float | None = None
+    recall: float | None = None
+    # class name -> {"AP@0.5": ..., "AP@0.5:0.95": ...}, the kinds the evaluator gives per class
+    per_class: dict[str, dict[str, float | None]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.map50 = unit_fraction(self.map50)
+        for name in ("map50_95", "map75", "precision", "recall"):
+            value = getattr(self, name)
+            setattr(self, name, None if value is None else unit_fraction(value))
+        self.per_class = {str(c): {k: _class_ap(v) for k, v in aps.items()} for c, aps in self.per_class.items()}
+
+    def summary(self) -> dict[str, float]:
+        """The overall numbers by their names in the attachment and the log."""
+        named = {"mAP@0.5": self.map50, "mAP@0.5:0.95": self.map50_95, "mAP@0.75": self.map75,
+                 "precision": self.precision, "recall": self.recall}
+        return {k: v for k, v in named.items() if v is not None}
+
+    def stage_metrics(self) -> dict[str, float]:
+        """The protocol keys of a detection stage: ``mAP`` (= mAP@0.5) and ``mAR`` (the recall)."""
+        return {"mAP": self.map50, **({"mAR": self.recall} if self.recall is not None else {})}
+
+    def scalars(self) -> dict[str, float]:
+        """Tensorboard tag -> value; the same tags in every image."""
+        tags = {MAP_TAG: self.map50, "metrics/mAP_0.5:0.95": self.map50_95, "metrics/mAP_0.75": self.map75,
+                "metrics/precision": self.precision, "metrics/recall": self.recall}
+        for name, aps in self.per_class.items():
+            for kind, value in aps.items():
+                tags[f"metrics/{kind.replace('@', '_')}/{name}"] = value
+        return {k: v for k, v in tags.items() if v is not None}
+
+    def as_dict(self, epoch: int | None = None) -> dict[str, Any]:
+        """The content of a stage's metrics attachment (JSON; null: no number for that class)."""
+        data: dict[str, Any] = {"epoch": epoch} if epoch is not None else {}
+        data.update({"mAP": self.map50, **self.summary(), "iou_thr": IOU_THRESHOLD})
+        if self.per_class:
+            data["per_class"] = {c: dict(aps) for c, aps in self.per_class.items()}
+        return data
+
+    def describe(self) -> str:
+        """One log line."""
+        return ", ".join(f"{k} {v:.4f}" for k, v in self.summary().items())

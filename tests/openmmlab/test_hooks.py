@@ -1,0 +1,79 @@
+"""YmirReportHook with a stand-in Runner: stages, best choice, metrics attachments, scalars."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from ymir_base.errors import NanError
+from ymir_base.monitor import Monitor
+from ymir_base.results.training import TrainingResult
+from ymir_openmmlab.hooks import YmirReportHook, coco_evaluation
+
+CLASSES = ["circle", "square"]
+
+
+class FakeRunner:
+    def __init__(self):
+        self.epoch, self.iter, self.max_epochs, self.max_iters = 0, 0, 3, 30
+        self.scalars: list[tuple[dict, int]] = []
+        self.visualizer = SimpleNamespace(add_scalars=lambda d, step: self.scalars.append((dict(d), step)))
+
+    def save_checkpoint(self, folder, name, **kwargs):
+        (Path(folder) / name).write_bytes(f"weights of epoch {self.epoch}".encode())
+
+
+def coco(map50, map5095, per_class=(0.4, float("nan"))):
+    metrics = {"coco/bbox_mAP": map5095, "coco/bbox_mAP_50": map50, "coco/bbox_mAP_75": map5095 + 0.05,
+               "coco/bbox_mAP_s": -1.0}
+    metrics.update({f"coco/{n}_precision": v for n, v in zip(CLASSES, per_class, strict=True)})
+    return metrics
+
+
+@pytest.fixture
+def hook(tmp_path):
+    config = tmp_path / "config.py"
+    config.write_text("model = dict()\n")
+    result = TrainingResult(tmp_path / "models")
+    return YmirReportHook(Monitor(tmp_path / "monitor.txt", "t"), result, config, keep=1, class_names=CLASSES,
+                          conf_thr=0.01)
+
+
+def test_stage_map_is_coco_map50_and_best_follows_it(hook, tmp_path):
+    runner = FakeRunner()
+    runner.epoch = 1
+    hook.after_val_epoch(runner, coco(map50=0.6, map5095=0.30))
+    runner.epoch = 2  # better at IoU .5:.95, worse at IoU .5: not the best stage
+    hook.after_val_epoch(runner, coco(map50=0.5, map5095=0.35))
+    models = tmp_path / "models"
+    data = yaml.safe_load((models / "result.yaml").read_text())
+    assert data["model_stages"]["epoch_2"]["mAP"] == 0.5
+    assert data["model_stages"]["best"]["mAP"] == 0.6 and data["best_stage_name"] == "best" and data["mAP"] == 0.6
+    assert (models / "best" / "best.pth").read_bytes() == b"weights of epoch 1"
+    assert data["evaluate_config"] == {"iou_thr": 0.5, "conf_thr": 0.01}
+    assert data["attachments"] == {"metrics": ["best.json", "epoch_2.json"]}  # epoch_1 dropped (keep 1)
+    best = json.loads((models / "attachments/metrics/best.json").read_text())
+    assert best == {"stage": "best", "epoch": 1, "mAP": 0.6, "mAP@0.5": 0.6, "mAP@0.5:0.95": 0.3,
+                    "mAP@0.75": pytest.approx(0.35), "iou_thr": 0.5,
+                    "per_class": {"circle": {"AP@0.5:0.95": 0.4}, "square": {"AP@0.5:0.95": None}}}
+    scalars, step = runner.scalars[-1]
+    assert step == 2 and scalars["metrics/mAP_0.5"] == 0.5 and scalars["metrics/mAP_0.5:0.95"] == 0.35
+    assert scalars["metrics/AP_0.5:0.95/circle"] == 0.4 and "metrics/AP_0.5:0.95/square" not in scalars
+
+
+def test_coco_evaluation_without_classwise_numbers():
+    ev = coco_evaluation({"coco/bbox_mAP": 0.2, "coco/bbox_mAP_50": -1.0}, CLASSES)
+    assert (ev.map50, ev.map50_95, ev.map75, ev.per_class) == (0.0, 0.2, None, {})
+
+
+def test_nan_loss_stops_the_run(hook):
+    import torch
+
+    runner = FakeRunner()
+    with pytest.raises(NanError, match="iteration 1"):
+        hook.after_train_iter(runner, 0, outputs={"loss": torch.tensor(float("nan"))})
+    hook.after_train_iter(runner, 0, outputs={"loss": torch.tensor(1.5)})
