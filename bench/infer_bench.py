@@ -27,8 +27,8 @@ def make_model(model: str, path: Path) -> Path:
     import torch
     from yolov5.models.yolo import Model
 
-    import ymir_yolov5  # noqa: F401 - prepares the yolov5 runtime
-    from ymir_yolov5 import models
+    import ymir_yolov5lib  # noqa: F401 - prepares the yolov5 runtime
+    from ymir_yolov5lib import models
 
     torch.manual_seed(0)
     net = Model(str(models.model_yaml(model)), ch=3, nc=3)

@@ -72,7 +72,7 @@ def sample(tmp_path):
 @pytest.fixture(scope="session")
 def yolov5n_checkpoint(tmp_path_factory) -> Path:
     """A random-init YOLOv5n for the sample's three classes, saved as the trainer saves it."""
-    from ymir_yolov5 import models, runtime
+    from ymir_yolov5lib import models, runtime
 
     runtime.prepare()
     import torch

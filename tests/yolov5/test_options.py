@@ -27,7 +27,7 @@ def test_activation_rewrites_the_architecture(sample, tmp_path):
     from ymir_base.engine.registry import image_spec
     from ymir_base.protocol.context import build_context
     from ymir_base.protocol.paths import PathMapper
-    from ymir_yolov5.train import _architecture
+    from ymir_yolov5lib.train import _architecture
 
     in_dir, out_dir = sample("training")
     ctx = build_context(image_spec("yolov5"), PathMapper(in_dir, out_dir), overrides={"activate": "nn.ReLU"})

@@ -26,7 +26,7 @@ def log_vals(precision, recall, map50, map5095, aps, ap50s):
 
 
 def test_stages_follow_map50_with_their_whole_evaluation(sample, tmp_path, yolov5n_checkpoint):
-    from ymir_yolov5.train import _Reporter
+    from ymir_yolov5lib.train import _Reporter
 
     in_dir, out_dir = sample("training")
     ctx = build_context(image_spec("yolov5"), PathMapper(in_dir, out_dir),
@@ -70,7 +70,7 @@ def test_nan_loss_stops_the_run(sample):
     import torch
 
     from ymir_base.errors import NanError
-    from ymir_yolov5.train import _Reporter
+    from ymir_yolov5lib.train import _Reporter
 
     in_dir, out_dir = sample("training")
     ctx = build_context(image_spec("yolov5"), PathMapper(in_dir, out_dir))

@@ -1,6 +1,1 @@
-"""The yolov5 image's backend. Importing it prepares the process for the ``yolov5`` package
-(offline fonts, config dir, checkpoint loading), which reads its settings at import time."""
-
-from ymir_yolov5 import runtime
-
-runtime.prepare()
+"""The yolov5 image: its backend, schema and templates on the shared ``ymir_yolov5lib`` layer."""

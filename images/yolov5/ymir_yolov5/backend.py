@@ -34,7 +34,7 @@ class Yolov5Backend(Backend):
         CPU minutes with yolov5's own low-augmentation hyper-parameters changed for a tiny set:
         AdamW at lr0 0.004 decaying to a tenth, a one-epoch warm-up without the SGD bias boost,
         no mosaic, milder scaling. Infer and mining keep the templates' thresholds."""
-        from ymir_yolov5 import runtime
+        from ymir_yolov5lib import runtime
 
         runtime.prepare()
         from yolov5.train import ROOT
@@ -53,11 +53,11 @@ class Yolov5Backend(Backend):
         }
 
     def train(self, ctx: TaskContext, dataset: Dataset, monitor: Monitor, result: TrainingResult) -> None:
-        from ymir_yolov5 import train
+        from ymir_yolov5lib import train
 
         train.train(self, ctx, dataset, monitor, result)
 
     def predictor(self, ctx: TaskContext) -> Predictor:
-        from ymir_yolov5.predictor import Yolov5Predictor
+        from ymir_yolov5lib.predictor import Yolov5Predictor
 
         return Yolov5Predictor.from_context(ctx)

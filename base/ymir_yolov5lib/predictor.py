@@ -17,7 +17,7 @@ from ymir_base.engine.device import select_device
 from ymir_base.errors import ModelError
 from ymir_base.prediction import AUGMENTED_PREDICT, BOXES, DENSE_CLASS_PROBS, Prediction
 from ymir_base.protocol.context import TaskContext
-from ymir_yolov5 import runtime
+from ymir_yolov5lib import runtime
 
 LOG = logging.getLogger(__name__)
 MAX_DET = 300

@@ -32,7 +32,7 @@ from ymir_base.protocol.context import TaskContext
 from ymir_base.ranks import is_distributed_child, is_rank_zero
 from ymir_base.results.metrics import AP50, AP50_95, DetectionEvaluation, evaluate_config
 from ymir_base.results.training import TrainingResult
-from ymir_yolov5 import models, runtime
+from ymir_yolov5lib import models, runtime
 
 LOG = logging.getLogger(__name__)
 STAGE_BEST = "best"
