@@ -9,6 +9,7 @@ them in candidate order and writes the files once (engine/task.py).
 
 from __future__ import annotations
 
+import heapq
 import json
 import logging
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from ymir_base.data.images import read_image
 from ymir_base.data.index import read_candidates
 from ymir_base.engine.backend import Backend, Predictor
 from ymir_base.errors import ConfigError, DatasetError, ExecutorError
-from ymir_base.mining import get_algorithm
+from ymir_base.mining import MiningAlgorithm, Scored, get_algorithm
 from ymir_base.monitor import Monitor
 from ymir_base.prediction import Prediction
 from ymir_base.protocol.context import TaskContext
@@ -88,6 +89,7 @@ def predict_candidates(ctx: TaskContext, backend: Backend, monitor: Monitor,
     workers = int(cfg.get("num_workers_per_gpu", cfg.get("workers_per_gpu", 4)) or 1)
 
     outcome = PredictionOutcome(class_names=list(class_names))
+    side = _SideOutputs(algorithm.keep_side if algorithm else 0)
     done = 0
     for batch in _batches(candidates, ctx, batch_size, workers):
         good = [(a, img) for a, img in batch if img is not None]
@@ -103,13 +105,41 @@ def predict_candidates(ctx: TaskContext, backend: Backend, monitor: Monitor,
             if i is None:
                 outcome.unreadable.append(asset)
             if algorithm:
-                outcome.scores[asset] = float(scores[i]) if i is not None else UNREADABLE_SCORE
+                scored = scores[i] if i is not None else UNREADABLE_SCORE
+                if isinstance(scored, Scored):
+                    side.offer(asset, scored)
+                    scored = scored.score
+                outcome.scores[asset] = float(scored)
             if ctx.env.run_infer:
                 pred = preds[i] if (i is not None and preds is not None) else None
                 outcome.infer[name] = kind.writer.entry(pred, class_names, legacy=not ctx.env.new_protocol)
         done += len(batch)
         monitor.progress(done / max(1, len(candidates)))
+    if algorithm is not None and algorithm.keep_side:
+        side.write(algorithm, ctx.out_dir)
     return outcome
+
+
+class _SideOutputs:
+    """The side outputs of the ``size`` highest-scored images seen so far (a min-heap: memory
+    is bounded by ``size``, not by the candidate pool); ties keep the earlier candidate."""
+
+    def __init__(self, size: int):
+        self.size, self.heap, self.seen = size, [], 0
+
+    def offer(self, asset: str, scored: Scored) -> None:
+        if self.size <= 0:
+            return
+        self.seen += 1
+        item = (float(scored.score), -self.seen, asset, scored.side)
+        if len(self.heap) < self.size:
+            heapq.heappush(self.heap, item)
+        elif item[:2] > self.heap[0][:2]:
+            heapq.heapreplace(self.heap, item)
+
+    def write(self, algorithm: MiningAlgorithm, out_dir: Path) -> None:
+        best_first = sorted(self.heap, key=lambda item: item[:2], reverse=True)
+        algorithm.write_side_outputs([(asset, score, side) for score, _, asset, side in best_first], out_dir)
 
 
 def run_prediction(ctx: TaskContext, backend: Backend, monitor: Monitor) -> None:

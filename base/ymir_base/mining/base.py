@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
@@ -22,11 +24,23 @@ class AugmentPredictor(Protocol):
     def predict(self, images: list[np.ndarray]) -> list[Prediction]: ...
 
 
+@dataclass(frozen=True)
+class Scored:
+    """A score with a per-image side output (e.g. RSAL's regions to label) that the algorithm
+    writes for the images it ranks first."""
+
+    score: float
+    side: Any = None
+
+
 class MiningAlgorithm(ABC):
     """One acquisition function. ``params`` are the merged hyper-parameters (keys may be absent)."""
 
     name: ClassVar[str]
     needs: ClassVar[frozenset[str]]  # capabilities from ymir_base.prediction; empty = no model
+    # how many of the highest-scored images' side outputs the engine keeps (memory stays bounded
+    # by this, not by the pool) and hands to write_side_outputs(); 0: the algorithm has none
+    keep_side: int = 0
 
     def __init__(self, params: Mapping[str, Any], class_names: Sequence[str]):
         self.params = dict(params)
@@ -39,8 +53,16 @@ class MiningAlgorithm(ABC):
 
     @abstractmethod
     def score_batch(self, images: list[np.ndarray], predictions: list[Prediction] | None,
-                    predictor: AugmentPredictor | None) -> list[float]:
-        """One score per image (RGB uint8 HxWx3); ``predictions`` is None when ``needs`` is empty."""
+                    predictor: AugmentPredictor | None) -> Sequence[float | Scored]:
+        """One score per image (RGB uint8 HxWx3), or a :class:`Scored` carrying a side output;
+        ``predictions`` is None when ``needs`` is empty."""
+
+    def write_side_outputs(self, kept: list[tuple[str, float, Any]], out_dir: Path) -> None:
+        """Write the side outputs of the ``keep_side`` highest-scored images, ``(candidate path,
+        score, side)`` best first, under ``out_dir`` (/out). With several GPUs each rank writes
+        those of its own share, so the overall top ones are always among them."""
+        raise NotImplementedError(f"mining algorithm {self.name} keeps side outputs (keep_side "
+                                  f"{self.keep_side}) but does not write them")
 
 
 ALGORITHMS: dict[str, type[MiningAlgorithm]] = {}
