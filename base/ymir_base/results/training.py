@@ -24,10 +24,12 @@ import yaml
 
 from ymir_base import faults
 from ymir_base.results.atomic import link_or_copy_atomic, write_text_atomic
+from ymir_base.tasks.kinds import KINDS
 
 STAGE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-MAIN_METRIC = {2: "mAP", 3: "mIoU", 4: "maskAP"}
-METRICS = {2: ("mAP", "mAR"), 3: ("mIoU", "mAcc"), 4: ("maskAP", "boxAP")}
+# stage metrics per YMIR object type, main one first: the task map's (rotated shares type 2's)
+METRICS = {kind.object_type: kind.metrics for kind in KINDS.values()}
+MAIN_METRIC = {object_type: metrics[0] for object_type, metrics in METRICS.items()}
 COUNTS = ("tp", "fp", "fn")
 MAX_RECENT_STAGES = 10  # plus the best one, as YMIR's SDK keeps
 METRICS_SECTION = "metrics"  # attachments/metrics/<stage>.json: a stage's whole evaluation
