@@ -33,14 +33,16 @@ class Yolov5Backend(Backend):
         """yolov5n from random initialisation learns the sample shapes (mAP@0.5 ~0.9) in about two
         CPU minutes with yolov5's own low-augmentation hyper-parameters changed for a tiny set:
         AdamW at lr0 0.004 decaying to a tenth, a one-epoch warm-up without the SGD bias boost,
-        no mosaic, milder scaling. Infer and mining keep the templates' thresholds."""
+        no mosaic, milder scaling and milder saturation/brightness jitter (colour is what tells
+        the sample's classes apart). Infer and mining keep the templates' thresholds."""
         from ymir_yolov5lib import runtime
 
         runtime.prepare()
         from yolov5.train import ROOT
 
         hyp = yaml.safe_load((ROOT / "data" / "hyps" / "hyp.scratch-low.yaml").read_text())
-        hyp.update(lr0=0.004, lrf=0.1, warmup_epochs=1.0, warmup_bias_lr=0.0, mosaic=0.0, scale=0.2)
+        hyp.update(lr0=0.004, lrf=0.1, warmup_epochs=1.0, warmup_bias_lr=0.0, mosaic=0.0, scale=0.2,
+                   hsv_s=0.2, hsv_v=0.2)
         path = Path(work_dir) / "demo-hyp.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump(hyp, sort_keys=False))
