@@ -30,7 +30,7 @@ class Yolov5Backend(Backend):
 
     @classmethod
     def demo_settings(cls, work_dir: Path) -> dict[str, dict[str, Any]]:
-        """yolov5n from random initialisation learns the sample shapes (mAP@0.5 ~0.9) in about two
+        """yolov5n from random initialisation learns the sample shapes (mAP@0.5 ~0.8) in about two
         CPU minutes with yolov5's own low-augmentation hyper-parameters changed for a tiny set:
         AdamW at lr0 0.004 decaying to a tenth, a one-epoch warm-up without the SGD bias boost,
         no mosaic, milder scaling and milder saturation/brightness jitter (colour is what tells
