@@ -21,7 +21,7 @@ from ymir_base.engine.registry import backend_class, image_spec
 from ymir_base.protocol.paths import PathMapper
 from ymir_base.results.metrics import MAP_TAG
 from ymir_base.sample.generator import generate
-from ymir_base.verify.pipeline import Report, verify
+from ymir_base.verify.pipeline import Report, candidate_paths, class_names_of, verify
 
 CANDIDATE_SEED = 2  # candidates are new images: the training folder uses seed 1
 PICTURE, CURVE = "predictions.png", "training-curve.png"
@@ -55,13 +55,13 @@ def run_demo(image: str, out_dir: Path, *, echo: Callable[[str], None] = print, 
         return result
     result.best_map = float(models.get("mAP", 0.0))
 
-    class_names = list(yaml.safe_load((out_dir / "training/in/config.yaml").read_text())["class_names"])
+    class_names = class_names_of(out_dir / "training/in")
     truth = _ground_truth(out_dir / "ground-truth" / "in", candidates, class_names)
     predicted = _predictions(out_dir / "infer/out/infer-result.json")
     total = Match()
     for name, boxes in truth.items():
         total += match(boxes, predicted.get(name, []))
-    order = _candidate_names(out_dir / "infer/in")
+    order = [c.rsplit("/", 1)[-1] for c in candidate_paths(out_dir / "infer/in")]
     items = [(name, cv2.imread(str(_asset(out_dir / "infer/in", name))), truth.get(name, []),
               predicted.get(name, [])) for name in order[:shown]]
     picture = comparison_sheet(items, class_names, out_dir / PICTURE)
@@ -100,11 +100,6 @@ def _predictions(infer_result: Path) -> dict[str, list[Box]]:
     return {name: [Box(b["box"]["x"], b["box"]["y"], b["box"]["x"] + b["box"]["w"], b["box"]["y"] + b["box"]["h"],
                        b["class_name"], float(b["score"])) for b in entry["boxes"]]
             for name, entry in detection.items()}
-
-
-def _candidate_names(in_dir: Path) -> list[str]:
-    return [ln.strip().rsplit("/", 1)[-1] for ln in (in_dir / "candidate-index.tsv").read_text().splitlines()
-            if ln.strip()]
 
 
 def _asset(in_dir: Path, name: str) -> Path:

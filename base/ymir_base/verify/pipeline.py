@@ -31,7 +31,8 @@ class Report:
         return all(ok for ok, _, _ in self.lines)
 
 
-def _candidates(in_dir: Path) -> list[str]:
+def candidate_paths(in_dir: Path) -> list[str]:
+    """The candidate paths of a sample /in folder, in index order."""
     return [ln.strip() for ln in (in_dir / "candidate-index.tsv").read_text().splitlines() if ln.strip()]
 
 
@@ -90,23 +91,23 @@ def verify(image: str, work_dir: Path | None = None, *, gpu_id: str = "", images
 
     in_dir, out_dir, _ = step("infer", "infer", dict(quick.get("infer", {})), models)
     record("infer: infer-result.json", checks.check_infer_result(
-        out_dir / "infer-result.json", _candidates(in_dir), train_cfg.get("class_names") or _classes(in_dir),
+        out_dir / "infer-result.json", candidate_paths(in_dir), train_cfg.get("class_names") or class_names_of(in_dir),
         kind.name))
     miners = backend.miners_for(kind)
     for algorithm in miners:
         name = f"mining-{algorithm}"
         in_dir, out_dir, _ = step(name, "mining", {**quick.get("mining", {}), "mining_algorithm": algorithm}, models)
-        record(f"{name}: result.tsv", checks.check_mining_result(out_dir / "result.tsv", _candidates(in_dir)))
+        record(f"{name}: result.tsv", checks.check_mining_result(out_dir / "result.tsv", candidate_paths(in_dir)))
     algorithm = miners[-1]
     in_dir, out_dir, _ = step("mining+infer", "mining+infer",
                               {**quick.get("mining", {}), "mining_algorithm": algorithm}, models)
-    record("mining+infer: result.tsv", checks.check_mining_result(out_dir / "result.tsv", _candidates(in_dir)))
+    record("mining+infer: result.tsv", checks.check_mining_result(out_dir / "result.tsv", candidate_paths(in_dir)))
     record("mining+infer: infer-result.json", checks.check_infer_result(
-        out_dir / "infer-result.json", _candidates(in_dir), _classes(in_dir), kind.name))
+        out_dir / "infer-result.json", candidate_paths(in_dir), class_names_of(in_dir), kind.name))
     return report
 
 
-def _classes(in_dir: Path) -> list[str]:
+def class_names_of(in_dir: Path) -> list[str]:
     import yaml
 
     return list(yaml.safe_load((in_dir / "config.yaml").read_text())["class_names"])
