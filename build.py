@@ -7,6 +7,13 @@
     python build.py --push               # build, then push every tag built
     python build.py --plan               # print the resolved plan as JSON; needs no engine
 
+Every external source is an option (docs/docker.md, "building behind a firewall or a mirror"),
+defaulting to today's: --devel-image, --runtime-image, --uv-image, --python uv|system,
+--python-mirror, --index-url, --ca-bundle, --weights download|local|none (--weights-dir),
+--wheelhouse. ``--cuda cpu`` builds mmcv without CUDA ops and tags the images ``-cpu``. The CA
+bundle, wheels and local weights are copied into build-inputs/ (emptied first), which only the
+throw-away stages of the Dockerfiles read.
+
 Tags: ``<repository>:<ymir version>-<image>-<cuda>-tmi`` for the images and
 ``<repository>:<ymir version>-base-<cuda>`` for the base. The build context of every step is the
 repository root. The Docker SDK for Python (``pip install docker``) is imported only to build, so
@@ -18,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -33,6 +41,15 @@ BASE = "base"
 DEFAULT_REPOSITORY = "ymir-executor"
 DEFAULT_YMIR_VERSION = "ymir2.5.0"
 DEFAULT_CUDA = "cu128"
+DEFAULT_DEVEL_IMAGE = "nvidia/cuda:12.8.1-cudnn-devel-ubuntu22.04"
+DEFAULT_RUNTIME_IMAGE = "nvidia/cuda:12.8.1-cudnn-runtime-ubuntu22.04"
+DEFAULT_UV_IMAGE = "ghcr.io/astral-sh/uv:0.13.8"
+NO_UV_STAGE = "no-uv"  # base/Dockerfile's stand-in for the uv image when Python comes from the base
+CPU = "cpu"  # --cuda value of a build without CUDA ops
+PYTHON_SOURCES = ("uv", "system")
+WEIGHT_SOURCES = ("download", "local", "none")
+INPUTS = "build-inputs"
+INPUT_DIRS = ("ca", "wheels", "weights")
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 CONNECT_TIMEOUT_S = 10
 PUSH_TIMEOUT_S = 3600
@@ -71,6 +88,23 @@ class Settings:
     created: str = "unknown"
     source: str = "unknown"
     extra_buildargs: tuple[tuple[str, str], ...] = ()
+    devel_image: str = DEFAULT_DEVEL_IMAGE
+    runtime_image: str = DEFAULT_RUNTIME_IMAGE
+    uv_image: str = DEFAULT_UV_IMAGE
+    python: str = "uv"
+    python_mirror: str = ""
+    index_url: str = ""
+    ca_bundle: str | None = None
+    weights: str = "download"
+    weights_dir: str | None = None
+    wheelhouse: str | None = None
+    network: str | None = None
+
+    def options(self) -> dict[str, Any]:
+        """The sources and choices of this build, as --plan shows them."""
+        names = ("devel_image", "runtime_image", "uv_image", "python", "python_mirror", "index_url", "ca_bundle",
+                 "weights", "weights_dir", "wheelhouse", "network", "cuda")
+        return {name: getattr(self, name) for name in names}
 
 
 # ---- the plan (no engine needed) ----------------------------------------------------------------
@@ -101,6 +135,20 @@ def _label_args(settings: Settings) -> dict[str, str]:
     }
 
 
+def _base_args(settings: Settings) -> dict[str, str]:
+    system = settings.python == "system"
+    return {
+        "DEVEL_IMAGE": settings.devel_image,
+        "RUNTIME_IMAGE": settings.runtime_image,
+        "UV_IMAGE": NO_UV_STAGE if system else settings.uv_image,
+        "PYTHON_SOURCE": settings.python,
+        "PYTHON_MIRROR": settings.python_mirror,
+        "INDEX_URL": settings.index_url,
+        "FORCE_CUDA": "0" if settings.cuda == CPU else "1",
+        "CUDA": settings.cuda,
+    }
+
+
 def make_plan(root: Path, settings: Settings) -> list[Step]:
     """The ordered build steps; raise ValueError for an unknown image in ``settings.only``."""
     images = discover_images(root)
@@ -110,10 +158,11 @@ def make_plan(root: Path, settings: Settings) -> list[Step]:
     wanted = [name for name in images if not settings.only or name in settings.only]
     steps: list[tuple[str, str, str, dict[str, str]]] = []
     if settings.with_base:
-        steps.append((BASE, "base/Dockerfile", base_tag(settings), _label_args(settings)))
+        steps.append((BASE, "base/Dockerfile", base_tag(settings), {**_base_args(settings), **_label_args(settings)}))
     image_args = {
         "BASE_IMAGE": base_tag(settings),
         "ALLOW_UNPINNED_WEIGHTS": "1" if settings.allow_unpinned_weights else "0",
+        "WEIGHTS": settings.weights,
         **_label_args(settings),
     }
     steps += [(name, f"images/{name}/Dockerfile", image_tag(settings, name), image_args) for name in wanted]
@@ -123,8 +172,53 @@ def make_plan(root: Path, settings: Settings) -> list[Step]:
     ]
 
 
-def plan_document(steps: Sequence[Step], push: bool) -> dict[str, Any]:
-    return {"push": push, "steps": [asdict(step) for step in steps]}
+def plan_document(steps: Sequence[Step], push: bool, settings: Settings | None = None) -> dict[str, Any]:
+    options = settings.options() if settings else {}
+    return {"push": push, "options": options, "steps": [asdict(step) for step in steps]}
+
+
+def input_problems(settings: Settings) -> list[str]:
+    """What is wrong with the files the options name (checked before any build)."""
+    problems = []
+    if settings.ca_bundle and not Path(settings.ca_bundle).is_file():
+        problems.append(f"--ca-bundle {settings.ca_bundle}: no such file")
+    if settings.wheelhouse and not Path(settings.wheelhouse).is_dir():
+        problems.append(f"--wheelhouse {settings.wheelhouse}: no such folder")
+    if settings.weights == "local" and not (settings.weights_dir and Path(settings.weights_dir).is_dir()):
+        problems.append("--weights local needs --weights-dir, a folder laid out like /weights "
+                        f"(got {settings.weights_dir})")
+    if settings.weights_dir and settings.weights != "local":
+        problems.append("--weights-dir is used only with --weights local")
+    return problems
+
+
+def stage_inputs(root: Path, settings: Settings, images: Sequence[str]) -> None:
+    """Empty build-inputs/ (its READMEs stay), then copy in what the options give."""
+    inputs = root / INPUTS
+    for name in INPUT_DIRS:
+        folder = inputs / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for entry in folder.iterdir():
+            if entry.name != "README.md":
+                shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+    if settings.ca_bundle:
+        shutil.copyfile(settings.ca_bundle, inputs / "ca" / "ca.crt")
+    if settings.wheelhouse:
+        for wheel in sorted(Path(settings.wheelhouse).rglob("*.whl")):
+            _link_or_copy(wheel, inputs / "wheels" / wheel.name)
+    if settings.weights == "local" and settings.weights_dir:
+        for image in images:
+            source = Path(settings.weights_dir) / image
+            if source.is_dir():
+                shutil.copytree(source, inputs / "weights" / image, copy_function=_link_or_copy)
+
+
+def _link_or_copy(source: Path | str, dest: Path | str) -> None:
+    """A hard link where the file system allows it (weights are GBs), else a copy."""
+    try:
+        os.link(source, dest)
+    except OSError:
+        shutil.copy2(source, dest)
 
 
 # ---- facts about the checkout -------------------------------------------------------------------
@@ -197,7 +291,7 @@ def _relay(chunks: Iterable[dict[str, Any]], out: TextIO) -> None:
         out.flush()
 
 
-def build_step(client: Any, step: Step, out: TextIO) -> None:
+def build_step(client: Any, step: Step, out: TextIO, network: str | None = None) -> None:
     """Build one step with its first tag, streaming the log, then add its other tags."""
     out.write(f"==> [{step.order}] {step.name}: {step.dockerfile} -> {', '.join(step.tags)}\n")
     first, *others = step.tags
@@ -209,6 +303,7 @@ def build_step(client: Any, step: Step, out: TextIO) -> None:
         rm=True,
         forcerm=True,
         decode=True,
+        network_mode=network,
     )
     _relay(chunks, out)
     for tag in others:
@@ -221,10 +316,11 @@ def push_tag(client: Any, tag: str, out: TextIO) -> None:
     _relay(client.api.push(repository, tag=name, stream=True, decode=True), out)
 
 
-def run(steps: Sequence[Step], push: bool, out: TextIO) -> None:
+def run(steps: Sequence[Step], push: bool, out: TextIO, settings: Settings, root: Path) -> None:
     client = connect()
+    stage_inputs(root, settings, [step.name for step in steps if step.name != BASE])
     for step in steps:
-        build_step(client, step, out)
+        build_step(client, step, out, settings.network)
     if push:
         for step in steps:
             for tag in step.tags:
@@ -251,7 +347,32 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--push", action="store_true", help="push every tag after building")
     parser.add_argument("--repository", default=DEFAULT_REPOSITORY, help="image repository (default %(default)s)")
     parser.add_argument("--ymir-version", default=DEFAULT_YMIR_VERSION, help="tag prefix (default %(default)s)")
-    parser.add_argument("--cuda", default=DEFAULT_CUDA, help="CUDA part of the tags (default %(default)s)")
+    parser.add_argument(
+        "--cuda", default=DEFAULT_CUDA,
+        help=f"CUDA part of the tags (default %(default)s); {CPU}: mmcv without CUDA ops, for CPU-only images",
+    )
+    sources = parser.add_argument_group("sources (for builds behind a firewall, a proxy or a mirror)")
+    sources.add_argument("--devel-image", default=DEFAULT_DEVEL_IMAGE, help="build stage base (default %(default)s)")
+    sources.add_argument("--runtime-image", default=DEFAULT_RUNTIME_IMAGE, help="runtime base (default %(default)s)")
+    sources.add_argument("--uv-image", default=DEFAULT_UV_IMAGE, help="image holding /uv (default %(default)s)")
+    sources.add_argument(
+        "--python", choices=PYTHON_SOURCES, default="uv",
+        help="Python 3.11 from a uv-managed download (default) or the base image's python3.11 (apt)",
+    )
+    sources.add_argument("--python-mirror", default="", metavar="URL",
+                         help="mirror of python-build-standalone for --python uv (UV_PYTHON_INSTALL_MIRROR)")
+    sources.add_argument("--index-url", default="", metavar="URL",
+                         help="Python package index (default: pip's own, pypi.org)")
+    sources.add_argument("--ca-bundle", metavar="FILE",
+                         help="extra CA bundle (PEM) trusted by apt, pip, uv and the weights download; "
+                              "not kept in the images")
+    sources.add_argument("--weights", choices=WEIGHT_SOURCES, default="download",
+                         help="download and check the weights (default), take them from --weights-dir, or bake none")
+    sources.add_argument("--weights-dir", metavar="DIR",
+                         help="with --weights local: a folder laid out like /weights (DIR/<image>/<file>)")
+    sources.add_argument("--wheelhouse", metavar="DIR",
+                         help="pre-built wheels (searched recursively) that pip prefers, e.g. a compiled mmcv")
+    sources.add_argument("--network", help="network mode of the build containers, e.g. host")
     parser.add_argument(
         "--allow-unpinned-weights", action="store_true", help="accept weights without a sha256 (not verified)"
     )
@@ -281,22 +402,42 @@ def settings_from(args: argparse.Namespace, root: Path) -> Settings:
         created=utc_now(),
         source=args.source or git_source(root),
         extra_buildargs=tuple(args.build_arg),
+        devel_image=args.devel_image,
+        runtime_image=args.runtime_image,
+        uv_image=args.uv_image,
+        python=args.python,
+        python_mirror=args.python_mirror,
+        index_url=args.index_url,
+        ca_bundle=_absolute(args.ca_bundle),
+        weights=args.weights,
+        weights_dir=_absolute(args.weights_dir),
+        wheelhouse=_absolute(args.wheelhouse),
+        network=args.network,
     )
+
+
+def _absolute(path: str | None) -> str | None:
+    return str(Path(path).expanduser().resolve()) if path else None
 
 
 def main(argv: Sequence[str] | None = None, root: Path = ROOT, out: TextIO = sys.stdout) -> int:
     args = parse_args(argv)
+    settings = settings_from(args, root)
     try:
-        steps = make_plan(root, settings_from(args, root))
+        steps = make_plan(root, settings)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    problems = input_problems(settings)
+    if problems:
+        print("error: " + "; ".join(problems), file=sys.stderr)
+        return EXIT_USAGE
     if args.plan:
-        json.dump(plan_document(steps, args.push), out, indent=2)
+        json.dump(plan_document(steps, args.push, settings), out, indent=2)
         out.write("\n")
         return 0
     try:
-        run(steps, args.push, out)
+        run(steps, args.push, out, settings, root)
     except EngineUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

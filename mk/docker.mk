@@ -16,3 +16,10 @@ push:
 
 plan:
 	$(PY) build.py --plan
+
+# Build every image in a CPU profile behind this machine's firewall options and run each one as
+# YMIR does (needs root; installs and starts the engine if none answers). Not part of `make test`.
+.PHONY: docker-test
+docker-test: $(VENV_STAMP)
+	$(PY) -m pip install -q -c requirements/constraints.txt docker
+	$(PY) scripts/docker_test.py $(DOCKER_TEST_ARGS)

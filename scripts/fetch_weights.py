@@ -20,6 +20,12 @@ Usage::
     fetch_weights.py MANIFEST                    # download every file, verify, write atomically
     fetch_weights.py MANIFEST --check            # validate the manifest only (offline)
     fetch_weights.py MANIFEST --allow-unpinned   # accept entries whose sha256 is null
+    fetch_weights.py MANIFEST --source local --local-dir DIR   # the same files from DIR, checked
+    fetch_weights.py MANIFEST --source none      # bake nothing: models train from random init
+
+``--source local`` takes each file from ``DIR`` at its manifest path relative to ``/weights``
+(``/weights/yolov5/yolov5s.pt`` from ``DIR/yolov5/yolov5s.pt``), for builds that cannot reach the
+URLs; the same hash rules apply, and a missing file fails the run.
 
 A file already in place with the right hash is kept. A download whose hash differs is deleted and
 the run fails; so does any entry with ``sha256: null`` unless ``--allow-unpinned`` is given (its
@@ -55,6 +61,7 @@ SHA256_RE = re.compile(r"[0-9a-f]{64}")
 SHA256_PREFIX_RE = re.compile(r"[0-9a-f]{8,63}")
 # OpenMMLab's publish script names a checkpoint <name>-<first 8 hex digits of its sha256>.pth
 OPENMMLAB_URL_RE = re.compile(r"https://download\.openmmlab\.com/\S*-(?P<prefix>[0-9a-f]{8})\.pth")
+SOURCES = ("download", "local", "none")
 CHUNK = 1 << 20
 TIMEOUT_S = 60
 
@@ -274,6 +281,25 @@ def fetch_all(entries: Sequence[Entry], root: Path, *, opener: Opener = urllib.r
             print(f"  UNPINNED, pin it with sha256 {actual}", flush=True)
 
 
+def copy_local(entry: Entry, local_dir: Path, dest: Path) -> str:
+    """Copy the entry's file from ``local_dir`` into place, checked like a download."""
+    source = local_dir / entry.path.relative_to(WEIGHTS_ROOT)
+    if not source.is_file():
+        raise FetchError(f"{entry.name}: {source} does not exist (--source local takes every file of the manifest)")
+    with open(source, "rb") as handle:
+        return download(source.as_uri(), dest, entry.sha256, expected_prefix=entry.sha256_prefix,
+                        opener=lambda _url, timeout: handle)
+
+
+def copy_all(entries: Sequence[Entry], root: Path, local_dir: Path) -> None:
+    for entry in entries:
+        dest = destination(entry, root)
+        print(f"{entry.name}: {local_dir / entry.path.relative_to(WEIGHTS_ROOT)} -> {dest}", flush=True)
+        actual = copy_local(entry, local_dir, dest)
+        print(f"  sha256 {actual}" + ("" if entry.sha256 else " (pin it: only a prefix or nothing was pinned)"),
+              flush=True)
+
+
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -283,6 +309,11 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--allow-unpinned", action="store_true", help="accept entries whose sha256 is null (not verified)"
     )
+    parser.add_argument(
+        "--source", choices=SOURCES, default="download",
+        help="download from the URLs (default), copy from --local-dir, or bake none",
+    )
+    parser.add_argument("--local-dir", type=Path, help="with --source local: a folder laid out like /weights")
     parser.add_argument("--root", type=Path, default=Path("/"), help="prefix of the manifest paths (default /)")
     return parser.parse_args(argv)
 
@@ -308,8 +339,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         note = f" ({len(weak)} by sha256 prefix only, a weaker check)" if weak else ""
         print(f"{args.manifest}: {len(entries)} entries, {len(entries) - len(loose)} pinned{note}")
         return 0
+    if args.source == "none":
+        print(f"{args.manifest}: --source none: no weights baked, models train from random init "
+              "unless the task gives weights")
+        return 0
+    if args.source == "local" and args.local_dir is None:
+        print("error: --source local needs --local-dir", file=sys.stderr)
+        return 2
     try:
-        fetch_all(entries, args.root)
+        if args.source == "local":
+            copy_all(entries, args.root, args.local_dir)
+        else:
+            fetch_all(entries, args.root)
     except FetchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

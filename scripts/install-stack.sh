@@ -18,10 +18,13 @@ $pip install -c $C onedl-mmengine "setuptools" wheel packaging ninja
 # 3. mmcv with its compiled ops (CPU ops here; the Docker build stage adds the CUDA ops)
 MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-2} FORCE_CUDA=${FORCE_CUDA:-0} \
   $pip install -c $C --no-build-isolation onedl-mmcv
-# 4. everything else (upstream libs, test tools) and our package: editable by default,
-#    a regular install with EDITABLE=0 (the Docker images, which carry no source tree)
+# 4. everything else (upstream libs, test tools), then our package: editable by default, a
+#    regular install with EDITABLE=0, none with PROJECT=0 (the Docker base installs it in a later
+#    layer, so that a source change does not rebuild the stack)
 $pip install -c $C -r requirements/stack.txt
-if [ "${EDITABLE:-1}" = 0 ]; then
+if [ "${PROJECT:-1}" = 0 ]; then
+  :
+elif [ "${EDITABLE:-1}" = 0 ]; then
   $pip install -c $C --no-deps .
 else
   $pip install -c $C --no-deps -e .

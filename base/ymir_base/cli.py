@@ -36,11 +36,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_verify(args: argparse.Namespace) -> int:
     from ymir_base.protocol.config import parse_overrides
-    from ymir_base.verify.pipeline import verify
+    from ymir_base.verify.container import ContainerRunner
+    from ymir_base.verify.pipeline import in_process, verify
 
+    runner = ContainerRunner(args.docker, user=args.user) if args.docker else in_process
     report = verify(args.image, Path(args.keep) if args.keep else None, gpu_id=args.gpu_id,
                     overrides=parse_overrides(args.set or []), fmt=args.format,
-                    echo=lambda line: print(line, flush=True), object_type=args.object_type)
+                    echo=lambda line: print(line, flush=True), object_type=args.object_type, runner=runner)
     print("times (s): " + ", ".join(f"{k} {v:.1f}" for k, v in report.timings.items()))
     passed = sum(ok for ok, _, _ in report.lines)
     print(f"verify {args.image}: {passed} passed, {len(report.lines) - passed} failed")
@@ -122,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--object-type", type=int, choices=[2, 3, 4],
                    help="which of the image's object types to verify (default: the first it serves)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a training hyper-parameter")
+    p.add_argument("--docker", metavar="TAG",
+                   help="run every task in this built image as YMIR does (docker run, /in read-only, --user, "
+                        "no network) instead of in this process")
+    p.add_argument("--user", default="4242:4242", help="with --docker: the uid:gid to run as (default %(default)s)")
     p.set_defaults(func=_cmd_verify)
 
     p = sub.add_parser("demo", help="train a model that learns the sample data, infer, mine, draw, summarise")

@@ -48,6 +48,10 @@ class Dockerfile:
     def all(self, keyword: str) -> list[Instruction]:
         return [i for stage in self.stages for i in stage.all(keyword)]
 
+    def default_image(self, reference: str) -> str:
+        """A FROM reference with the global ARGs' defaults put in (``${DEVEL_IMAGE}`` -> its default)."""
+        return re.sub(r"\$\{(\w+)\}", lambda m: self.global_args.get(m.group(1), m.group(0)), reference)
+
 
 def parse_instructions(text: str) -> list[Instruction]:
     """Instructions of a Dockerfile: comments dropped (also inside continuations), lines joined."""

@@ -189,11 +189,11 @@ def engine(monkeypatch: pytest.MonkeyPatch, api: FakeApi) -> None:
     monkeypatch.setattr(build, "connect", lambda: SimpleNamespace(api=api))
 
 
-def test_builds_in_plan_order_then_pushes(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_builds_in_plan_order_then_pushes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     api = FakeApi()
     engine(monkeypatch, api)
     out = io.StringIO()
-    assert build.main(["--only", "yolov5", "--push"], out=out) == 0
+    assert build.main(["--only", "yolov5", "--push"], out=out, root=fake_repo(tmp_path, ["yolov5"])) == 0
     image_tag = "ymir-executor:ymir2.5.0-yolov5-cu128-tmi"
     assert api.calls == [
         ("build", "base/Dockerfile", BASE_TAG),
@@ -206,10 +206,100 @@ def test_builds_in_plan_order_then_pushes(monkeypatch: pytest.MonkeyPatch) -> No
     assert "Step 1/1 : base/Dockerfile" in log and "Pushed abc" in log and "Pushing" not in log
 
 
-def test_a_failed_build_stops_with_the_engines_message(monkeypatch: pytest.MonkeyPatch,
+def test_a_failed_build_stops_with_the_engines_message(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     api = FakeApi(fail="base")
     engine(monkeypatch, api)
-    assert build.main(["--push"], out=io.StringIO()) == 1
+    assert build.main(["--push"], out=io.StringIO(), root=fake_repo(tmp_path, ["yolov5"])) == 1
     assert [c[0] for c in api.calls] == ["build"]
     assert "returned a non-zero code" in capsys.readouterr().err
+
+
+# ---- sources for builds behind a firewall -----------------------------------------------------------
+
+
+def dockerfile_arg_defaults(path: Path) -> dict[str, str]:
+    defaults = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("ARG ") and "=" in line:
+            key, _, value = line[4:].partition("=")
+            defaults[key] = value.strip().strip('"')
+    return defaults
+
+
+def test_the_default_plan_resolves_to_the_dockerfiles_own_defaults() -> None:
+    # `make build-all` on a host with internet access builds what the Dockerfiles say, pins and all
+    document = plan()
+    base = document["steps"][0]
+    defaults = dockerfile_arg_defaults(REPO / "base" / "Dockerfile")
+    for key in ("DEVEL_IMAGE", "RUNTIME_IMAGE", "UV_IMAGE", "PYTHON_SOURCE", "FORCE_CUDA", "INDEX_URL",
+                "PYTHON_MIRROR", "CUDA"):
+        assert base["buildargs"][key] == defaults[key], key
+    for step in document["steps"][1:]:
+        assert step["buildargs"]["WEIGHTS"] == dockerfile_arg_defaults(REPO / step["dockerfile"])["WEIGHTS"]
+    assert document["options"] == {
+        "devel_image": defaults["DEVEL_IMAGE"], "runtime_image": defaults["RUNTIME_IMAGE"],
+        "uv_image": defaults["UV_IMAGE"], "python": "uv", "python_mirror": "", "index_url": "", "ca_bundle": None,
+        "weights": "download", "weights_dir": None, "wheelhouse": None, "network": None, "cuda": "cu128"}
+
+
+def test_a_firewalled_cpu_plan_names_every_source(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    (tmp_path / "wheels").mkdir()
+    document = plan("--cuda", "cpu", "--python", "system", "--devel-image", "local/debian:bookworm",
+                    "--runtime-image", "local/debian:bookworm", "--index-url", "https://mirror.example/simple",
+                    "--ca-bundle", str(ca), "--wheelhouse", str(tmp_path / "wheels"), "--weights", "none",
+                    "--network", "host", "--only", "yolov5")
+    base, image = document["steps"]
+    assert base["tags"] == ["ymir-executor:ymir2.5.0-base-cpu"]
+    assert image["tags"] == ["ymir-executor:ymir2.5.0-yolov5-cpu-tmi"]
+    args = base["buildargs"]
+    assert (args["DEVEL_IMAGE"], args["RUNTIME_IMAGE"]) == ("local/debian:bookworm", "local/debian:bookworm")
+    assert args["UV_IMAGE"] == "no-uv" and args["PYTHON_SOURCE"] == "system"  # nothing pulled from ghcr.io
+    assert args["FORCE_CUDA"] == "0" and args["INDEX_URL"] == "https://mirror.example/simple"
+    assert image["buildargs"]["WEIGHTS"] == "none"
+    assert document["options"]["ca_bundle"] == str(ca) and document["options"]["network"] == "host"
+
+
+@pytest.mark.parametrize(("argv", "problem"), [
+    (["--ca-bundle", "/nonexistent/ca.pem"], "--ca-bundle /nonexistent/ca.pem: no such file"),
+    (["--wheelhouse", "/nonexistent"], "--wheelhouse /nonexistent: no such folder"),
+    (["--weights", "local"], "--weights local needs --weights-dir"),
+    (["--weights-dir", "/tmp"], "--weights-dir is used only with --weights local"),
+])
+def test_missing_inputs_are_usage_errors(argv: list[str], problem: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert build.main(["--plan", *argv]) == 2
+    assert problem in capsys.readouterr().err
+
+
+def test_inputs_are_staged_for_the_throw_away_stages_only(tmp_path: Path) -> None:
+    (tmp_path / "repo").mkdir()
+    root = fake_repo(tmp_path / "repo", ["yolov5", "mmdet"])
+    inputs = root / "build-inputs"
+    (inputs / "ca").mkdir(parents=True)
+    (inputs / "ca" / "README.md").write_text("kept")
+    (inputs / "wheels").mkdir()
+    (inputs / "wheels" / "stale-1.0-py3-none-any.whl").write_text("from an earlier build")
+    ca = tmp_path / "proxy.pem"
+    ca.write_text("PEM")
+    wheels = tmp_path / "cache" / "ab" / "cd"
+    wheels.mkdir(parents=True)
+    (wheels / "onedl_mmcv-2.3.6-cp311-cp311-linux_x86_64.whl").write_text("wheel")
+    weights = tmp_path / "weights" / "yolov5"
+    weights.mkdir(parents=True)
+    (weights / "yolov5n.pt").write_text("w")
+    (tmp_path / "weights" / "mmdet").mkdir()
+    (tmp_path / "weights" / "other").mkdir()
+    argv = ["--ca-bundle", str(ca), "--wheelhouse", str(tmp_path / "cache"), "--weights", "local",
+            "--weights-dir", str(tmp_path / "weights"), "--only", "yolov5"]
+    settings = build.settings_from(build.parse_args(argv), root)
+    build.stage_inputs(root, settings, ["yolov5"])
+    assert (inputs / "ca" / "ca.crt").read_text() == "PEM" and (inputs / "ca" / "README.md").read_text() == "kept"
+    assert sorted(p.name for p in (inputs / "wheels").iterdir()) == ["onedl_mmcv-2.3.6-cp311-cp311-linux_x86_64.whl"]
+    assert sorted(p.relative_to(inputs / "weights").as_posix() for p in (inputs / "weights").rglob("*")) == [
+        "yolov5", "yolov5/yolov5n.pt"]
+    # the next build without those options starts from empty folders
+    build.stage_inputs(root, build.settings_from(build.parse_args([]), root), ["yolov5"])
+    assert [sorted(p.name for p in (inputs / name).iterdir()) for name in ("ca", "wheels", "weights")] == [
+        ["README.md"], [], []]

@@ -101,14 +101,21 @@ def test_manifest_covers_every_model_of_the_image(image: str) -> None:
 
 @pytest.mark.parametrize("image", IMAGES)
 def test_dockerfile_fetches_the_manifest(image: str) -> None:
-    final = parse_dockerfile(image_dockerfiles()[image]).final
-    copies = [shlex.split(i.args) for i in final.all("COPY")]
+    # in a throw-away stage (it sees the build's CA bundle), whose /weights/<image>/ the image copies
+    dockerfile = parse_dockerfile(image_dockerfiles()[image])
+    weights = next(stage for stage in dockerfile.stages if stage.alias == "weights")
+    copies = [shlex.split(i.args) for i in weights.all("COPY")]
     target = f"/weights/{image}/weights.yaml"
     assert [f"images/{image}/weights.yaml", target] in copies
     assert ["scripts/fetch_weights.py", "/opt/ymir/fetch_weights.py"] in copies
-    runs = [i.args for i in final.all("RUN")]
-    assert any(f"fetch_weights.py {target}" in run and "ALLOW_UNPINNED_WEIGHTS" in run for run in runs)
-    assert "ALLOW_UNPINNED_WEIGHTS=0" in [i.args for i in final.all("ARG")]
+    runs = [i.args for i in weights.all("RUN")]
+    assert any(f"fetch_weights.py {target}" in run and "ALLOW_UNPINNED_WEIGHTS" in run
+               and '--source "$WEIGHTS"' in run for run in runs)
+    args = [i.args for i in weights.all("ARG")]
+    assert "ALLOW_UNPINNED_WEIGHTS=0" in args and "WEIGHTS=download" in args
+    final_copies = [shlex.split(i.args) for i in dockerfile.final.all("COPY")]
+    assert ["--from=weights", f"/weights/{image}/", f"/weights/{image}/"] in final_copies
+    assert not [c for c in final_copies if any("build-inputs" in word for word in c)]
 
 
 def test_yolov5_weights_are_the_v7_release_and_all_pinned() -> None:
@@ -372,3 +379,59 @@ def test_fetch_all_writes_under_root_and_prints_the_hash_to_pin(tmp_path: Path,
     fw.fetch_all([pinned(url, None)], tmp_path / "root")
     assert (tmp_path / "root" / "weights" / "x" / "w.pt").read_bytes() == b"data"
     assert re.search(rf"UNPINNED.*{digest}", capsys.readouterr().out)
+
+
+# ---- --source local and none -----------------------------------------------------------------------
+
+
+def local_manifest(tmp_path: Path, sha256: str | None) -> Path:
+    return write_manifest(tmp_path / "w.yaml", [{"name": "w", "url": "https://example.org/w.pt", "sha256": sha256,
+                                                 "path": "/weights/x/w.pt"}])
+
+
+def test_local_source_copies_a_checked_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    content = b"local weights" * 100
+    manifest = local_manifest(tmp_path, hashlib.sha256(content).hexdigest())
+    (tmp_path / "local" / "x").mkdir(parents=True)
+    (tmp_path / "local" / "x" / "w.pt").write_bytes(content)
+    root = tmp_path / "root"
+    assert fw.main([str(manifest), "--source", "local", "--local-dir", str(tmp_path / "local"),
+                    "--root", str(root)]) == 0
+    dest = root / "weights" / "x" / "w.pt"
+    assert dest.read_bytes() == content and stat.S_IMODE(dest.stat().st_mode) == 0o644
+    assert hashlib.sha256(content).hexdigest() in capsys.readouterr().out
+
+
+def test_local_source_rejects_a_wrong_file_and_leaves_nothing(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    manifest = local_manifest(tmp_path, hashlib.sha256(b"the pinned one").hexdigest())
+    (tmp_path / "local" / "x").mkdir(parents=True)
+    (tmp_path / "local" / "x" / "w.pt").write_bytes(b"another file")
+    root = tmp_path / "root"
+    assert fw.main([str(manifest), "--source", "local", "--local-dir", str(tmp_path / "local"),
+                    "--root", str(root)]) == 1
+    assert "sha256 mismatch" in capsys.readouterr().err
+    assert list((root / "weights" / "x").iterdir()) == []
+
+
+def test_local_source_names_a_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    manifest = local_manifest(tmp_path, hashlib.sha256(b"x").hexdigest())
+    assert fw.main([str(manifest), "--source", "local", "--local-dir", str(tmp_path / "empty"),
+                    "--root", str(tmp_path / "root")]) == 1
+    assert f"{tmp_path / 'empty' / 'x' / 'w.pt'} does not exist" in capsys.readouterr().err
+
+
+def test_local_source_needs_a_folder_and_keeps_the_pin_rules(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    manifest = local_manifest(tmp_path, hashlib.sha256(b"x").hexdigest())
+    assert fw.main([str(manifest), "--source", "local"]) == 2
+    assert "--local-dir" in capsys.readouterr().err
+    unpinned_manifest = local_manifest(tmp_path, None)
+    assert fw.main([str(unpinned_manifest), "--source", "local", "--local-dir", str(tmp_path)]) == 2
+
+
+def test_none_source_bakes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    manifest = local_manifest(tmp_path, hashlib.sha256(b"x").hexdigest())
+    assert fw.main([str(manifest), "--source", "none", "--root", str(tmp_path / "root")]) == 0
+    assert not (tmp_path / "root").exists()
+    assert "random init" in capsys.readouterr().out

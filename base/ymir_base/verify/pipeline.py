@@ -31,6 +31,22 @@ class Report:
         return all(ok for ok, _, _ in self.lines)
 
 
+@dataclass
+class Outcome:
+    """How one task run ended: its exit code, and any checks the runner itself made, by name."""
+
+    code: int
+    problems: dict[str, list[str]] = field(default_factory=dict)
+
+
+Runner = Callable[[str, Path, Path], Outcome]
+
+
+def in_process(image: str, in_dir: Path, out_dir: Path) -> Outcome:
+    """Run the task in this process (``ymir-exec verify`` without ``--docker``)."""
+    return Outcome(run_task(image, in_dir, out_dir))
+
+
 def candidate_paths(in_dir: Path) -> list[str]:
     """The candidate paths of a sample /in folder, in index order."""
     return [ln.strip() for ln in (in_dir / "candidate-index.tsv").read_text().splitlines() if ln.strip()]
@@ -39,12 +55,14 @@ def candidate_paths(in_dir: Path) -> list[str]:
 def verify(image: str, work_dir: Path | None = None, *, gpu_id: str = "", images: int = 12,
            overrides: dict[str, Any] | None = None, fmt: str = "ark",
            echo: Callable[[str], None] | None = None, settings: dict[str, dict[str, Any]] | None = None,
-           candidates: int | None = None, candidate_seed: int = 1, object_type: int | None = None) -> Report:
+           candidates: int | None = None, candidate_seed: int = 1, object_type: int | None = None,
+           runner: Runner = in_process) -> Report:
     """``images`` sample images for training (a third for validation) and ``candidates`` (default:
     as many) for infer and mining, drawn with ``candidate_seed`` (1, the training seed, gives the
     training images again). ``settings`` per task default to the backend's ``quick_settings``.
     ``object_type`` picks the entry of the image's task map (default: the first it serves);
-    segmentation kinds always use seg-coco data."""
+    segmentation kinds always use seg-coco data. ``runner`` runs each task: in this process by
+    default, or in a container (``verify.container.ContainerRunner``)."""
     backend = backend_class(image)
     kind = backend.kind_for(object_type) if object_type is not None else backend.served()[0]
     if kind.name in ("semantic", "instance"):
@@ -65,14 +83,17 @@ def verify(image: str, work_dir: Path | None = None, *, gpu_id: str = "", images
                  images=images if training or candidates is None else candidates,
                  seed=1 if training else candidate_seed, extra_config={**platform, **extra}, models=models)
         started = time.perf_counter()
-        code = run_task(image, in_dir, out_dir)
+        outcome = runner(image, in_dir, out_dir)
         report.timings[name] = time.perf_counter() - started
-        report.add(f"{name}: exit code 0", [] if code == 0 else [f"exit code {code}"])
+        before = len(report.lines)
+        report.add(f"{name}: exit code 0", [] if outcome.code == 0 else [f"exit code {outcome.code}"])
         report.add(f"{name}: monitor.txt", checks.check_monitor(out_dir / "monitor.txt"))
+        for check, problems in outcome.problems.items():
+            report.add(f"{name}: {check}", problems)
         if echo:
-            for ok, check, detail in report.lines[-2:]:
+            for ok, check, detail in report.lines[before:]:
                 echo(_line(ok, check, detail))
-        return in_dir, out_dir, code
+        return in_dir, out_dir, outcome.code
 
     def record(name: str, problems: list[str]) -> None:
         report.add(name, problems)
