@@ -26,6 +26,8 @@ def test_only_writes_outside_the_scratch_folder_count() -> None:
     assert written_outside(diff, ("/tmp",)) == ["C /opt", "C /opt/ymir", "A /opt/ymir/settings.json", "C /etc"]
     assert written_outside("C /tmp\nA /tmp/x\n", ("/tmp",)) == []
     assert written_outside("A /tmpfile", ("/tmp",)) == ["A /tmpfile"]
+    # the mount points docker makes for the volumes are not the task's writes
+    assert written_outside("A /in\nA /out\nA /outside", ("/tmp",)) == ["A /outside"]
 
 
 def test_verify_reports_the_runners_own_checks_per_step(tmp_path: Path) -> None:

@@ -40,12 +40,18 @@ def changed_paths(before: dict[str, str], after: dict[str, str]) -> list[str]:
     return sorted(key for key in before.keys() | after.keys() if before.get(key) != after.get(key))
 
 
+MOUNTS = ("/in", "/out")  # docker creates their mount points in the container's own layer
+
+
 def written_outside(diff: str, scratch: tuple[str, ...]) -> list[str]:
-    """The paths of ``docker diff`` output not under a scratch folder (their parents included)."""
+    """The lines of ``docker diff`` output for paths outside the scratch folders (their parents
+    and the mount points themselves excepted)."""
     outside = []
     for line in diff.splitlines():
         _, _, path = line.partition(" ")
-        if not path or any(path == s or path.startswith(s + "/") or s.startswith(path + "/") for s in scratch):
+        if not path or path in MOUNTS:
+            continue
+        if any(path == s or path.startswith(s + "/") or s.startswith(path + "/") for s in scratch):
             continue
         outside.append(line)
     return outside
