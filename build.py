@@ -199,8 +199,12 @@ def stage_inputs(root: Path, settings: Settings, images: Sequence[str]) -> None:
         folder = inputs / name
         folder.mkdir(parents=True, exist_ok=True)
         for entry in folder.iterdir():
-            if entry.name != "README.md":
-                shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+            if entry.name == "README.md":
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
     if settings.ca_bundle:
         shutil.copyfile(settings.ca_bundle, inputs / "ca" / "ca.crt")
     if settings.wheelhouse:

@@ -7,18 +7,22 @@
   They come only from the user's own model package or from the image, so the yolov5 process
   allows full unpickling (TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD).
 - ultralytics (imported by yolov5): offline, no auto-install.
+- yolov5 imports the deprecated ``pkg_resources``: its warning on every task's stderr says nothing
+  to a YMIR user, so it is filtered.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 from ymir_base.results.atomic import link_or_copy_atomic
 
 
 def prepare(config_dir: Path | None = None) -> Path:
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
     os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
     os.environ.setdefault("YOLO_OFFLINE", "1")
     os.environ.setdefault("YOLO_AUTOINSTALL", "0")
