@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEBIAN_BASE = os.environ.get("DOCKER_TEST_DEBIAN_BASE", "local/debian:bookworm")
 DEBIAN_MIRROR = os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
 ENGINE_WAIT_S = 90
+BUILD_DISK_GB = 25  # a cold build: the 9 GB build stage, the 8 GB venv copy, downloads
 KILL_WAIT_S = 900
 RESUMED = "resuming the killed run"
 
@@ -152,6 +153,14 @@ def build_all(build: ModuleType, settings: Any, steps: list[Any]) -> dict[str, f
                 raise SystemExit(f"building {step.name} failed: {exc}") from exc
             times[step.name] = time.perf_counter() - started
     return times
+
+
+def warn_if_disk_is_short() -> None:
+    root = sh("docker", "info", "--format", "{{.DockerRootDir}}").stdout.strip() or "/var/lib/docker"
+    free_gb = shutil.disk_usage(root).free / 1e9
+    if free_gb < BUILD_DISK_GB:
+        log(f"WARNING: {free_gb:.0f} GB free under {root}; a cold build needs about {BUILD_DISK_GB} GB "
+            "(cached layers need far less). `docker image prune` removes old dangling layers.")
 
 
 def image_size(tag: str) -> int:
@@ -304,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = build.settings_from(build.parse_args(build_options(args.only)), ROOT)
     steps = build.make_plan(ROOT, settings)
     log("build options: " + " ".join(build_options(args.only)))
+    if not args.no_build:
+        warn_if_disk_is_short()
     times = {} if args.no_build else build_all(build, settings, steps)
     work = args.work or Path(tempfile.mkdtemp(prefix="ymir-docker-test-"))
     rows = []
