@@ -60,8 +60,9 @@ class OpenMMLabBackend(Backend):
             mmcfg.point_dataset(loader.dataset, val_file, class_names)
             mmcfg.set_evaluator(evaluator, val_file, metric)
 
-    def adapt_config(self, cfg: Config, ctx: TaskContext) -> None:
-        """Image-specific changes to the training config, before the user's options apply."""
+    def adapt_config(self, cfg: Config, ctx: TaskContext, total_iters: int) -> None:
+        """Image-specific changes to the training config (a run of ``total_iters`` iterations),
+        before the user's options apply."""
 
     def evaluation(self, metrics: Mapping[str, Any], class_names: Sequence[str]) -> DetectionEvaluation:
         """The validation metrics of the config's evaluator as one evaluation (CocoMetric here)."""

@@ -161,7 +161,7 @@ def build_train_config(backend: OpenMMLabBackend, ctx: TaskContext, train_json: 
     # seeded like yolov5's trainer (seed 0), so the same task trains the same model;
     # cfg_options randomness.seed=... chooses another
     cfg.randomness = dict(seed=0, deterministic=False)
-    backend.adapt_config(cfg, ctx)
+    backend.adapt_config(cfg, ctx, iters_per_epoch * cfg.train_cfg.max_epochs)
     mmcfg.merge_options(cfg, mmcfg.parse_cfg_options(str(cfg_in.get("cfg_options") or "")))
     mmcfg.merge_options(cfg, dict(args.cfg_options), "args_options")
 
