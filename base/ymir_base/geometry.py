@@ -56,3 +56,53 @@ def rotated_to_result_box(rbox: np.ndarray | tuple[float, ...]) -> tuple[int, in
         return None
     iw, ih = max(1, round_half_up(w)), max(1, round_half_up(h))
     return round_half_up(cx - iw / 2), round_half_up(cy - ih / 2), iw, ih
+
+
+def polygon_area(polygon: np.ndarray) -> float:
+    """Signed area of a polygon ``[K, 2]`` (shoelace): positive when its corners turn clockwise
+    on screen (image y points down), as ``rotated_corners`` lists them."""
+    x, y = np.asarray(polygon, np.float64).T
+    return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y))
+
+
+def _clip_convex(subject: list[np.ndarray], clipper: np.ndarray) -> list[np.ndarray]:
+    """The part of convex polygon ``subject`` inside convex ``clipper`` (positive area), by clipping
+    with each of its edges in turn (Sutherland-Hodgman)."""
+    for k in range(len(clipper)):
+        if not subject:
+            break
+        a, edge = clipper[k], clipper[(k + 1) % len(clipper)] - clipper[k]
+        side = [float(edge[0] * (p[1] - a[1]) - edge[1] * (p[0] - a[0])) for p in subject]
+        kept = []
+        for i, (p, q) in enumerate(zip(subject, subject[1:] + subject[:1], strict=True)):
+            sp, sq = side[i], side[(i + 1) % len(subject)]
+            if sp >= 0:
+                kept.append(p)
+            if (sp >= 0) != (sq >= 0):
+                kept.append(p + (q - p) * (sp / (sp - sq)))
+        subject = kept
+    return subject
+
+
+def polygon_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU ``[M, N]`` of convex polygons ``a [M, K, 2]`` and ``b [N, L, 2]`` (e.g. corners
+    of rotated boxes, in either turning direction). Pairs whose axis-aligned hulls do not overlap
+    are 0 without clipping; a zero-area pair is 0, not NaN."""
+    a = [_positive(p) for p in np.asarray(a, np.float64).reshape(len(a), -1, 2)]
+    b = [_positive(p) for p in np.asarray(b, np.float64).reshape(len(b), -1, 2)]
+    out = np.zeros((len(a), len(b)))
+    for i, pa in enumerate(a):
+        area_a = polygon_area(pa)
+        for j, pb in enumerate(b):
+            if (pa.max(axis=0) <= pb.min(axis=0)).any() or (pb.max(axis=0) <= pa.min(axis=0)).any():
+                continue
+            inter = _clip_convex(list(pa), pb)
+            overlap = polygon_area(np.array(inter)) if len(inter) >= 3 else 0.0
+            union = area_a + polygon_area(pb) - overlap
+            out[i, j] = overlap / union if union > 0 else 0.0
+    return out
+
+
+def _positive(polygon: np.ndarray) -> np.ndarray:
+    """``polygon`` with its corners in the order of positive signed area (a mirrored box turns the other way)."""
+    return polygon[::-1].copy() if polygon_area(polygon) < 0 else polygon

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from ymir_base.data.types import Dataset
+from ymir_base.data.types import Dataset, ImageRecord
 from ymir_base.engine.backend import Backend, Predictor
 from ymir_base.monitor import Monitor
 from ymir_base.protocol.context import TaskContext
+from ymir_base.results.metrics import DetectionEvaluation
 from ymir_base.results.training import TrainingResult
+
+if TYPE_CHECKING:
+    from mmengine.config import Config
 
 # tiny CPU settings for `ymir-exec verify`; a briefly trained model is unsure of everything: a low
 # threshold keeps boxes to score
@@ -33,6 +38,37 @@ class OpenMMLabBackend(Backend):
     @abstractmethod
     def config_path(self, ctx: TaskContext) -> Path:
         """The upstream config file of the chosen model."""
+
+    # what the training and validation annotations are written as (a folder of work_dir): COCO
+    # json, which the mmdet and mmyolo configs read with CocoDataset and evaluate with CocoMetric
+    annotation_dir: ClassVar[str] = "coco"
+
+    def write_annotations(self, records: list[ImageRecord], class_names: Sequence[str], out_file: Path) -> None:
+        """One split's annotations in the form ``configure_data`` points the config's datasets at."""
+        from ymir_base.data.convert.coco import write_coco_json
+
+        write_coco_json(records, class_names, out_file)
+
+    def configure_data(self, cfg: Config, train_file: Path, val_file: Path, class_names: list[str],
+                       metric: str) -> None:
+        """Point the config's datasets at our annotation files and its evaluators at the validation
+        set; the test sections stay (inference reads the test pipeline), pointed at validation."""
+        from ymir_openmmlab import config as mmcfg
+
+        mmcfg.point_dataset(cfg.train_dataloader.dataset, train_file, class_names)
+        for loader, evaluator in ((cfg.val_dataloader, cfg.val_evaluator), (cfg.test_dataloader, cfg.test_evaluator)):
+            mmcfg.point_dataset(loader.dataset, val_file, class_names)
+            mmcfg.set_evaluator(evaluator, val_file, metric)
+
+    def adapt_config(self, cfg: Config, ctx: TaskContext, total_iters: int) -> None:
+        """Image-specific changes to the training config (a run of ``total_iters`` iterations),
+        before the user's options apply."""
+
+    def evaluation(self, metrics: Mapping[str, Any], class_names: Sequence[str]) -> DetectionEvaluation:
+        """The validation metrics of the config's evaluator as one evaluation (CocoMetric here)."""
+        from ymir_openmmlab.hooks import coco_evaluation
+
+        return coco_evaluation(metrics, class_names)
 
     def train(self, ctx: TaskContext, dataset: Dataset, monitor: Monitor, result: TrainingResult) -> None:
         from ymir_openmmlab import train

@@ -200,6 +200,16 @@ def cap_warmup(cfg: Config, total_iters: int) -> None:
         hook[key] = min(int(hook.get(key, WARMUP_DEFAULT)), max(1, total_iters // 10))
 
 
+def cap_iter_warmup(cfg: Config, total_iters: int) -> None:
+    """Iteration-based warm-ups (``by_epoch=False`` schedulers from iteration 0, e.g. mmrotate's
+    LinearLR over 1000 iterations) last at most a tenth of the run, like ``cap_warmup``: a small
+    YMIR dataset would otherwise train its whole run at a warm-up's tiny learning rate."""
+    schedulers = cfg.get("param_scheduler") or []
+    for sch in schedulers if isinstance(schedulers, list) else [schedulers]:
+        if not sch.get("by_epoch", True) and int(sch.get("begin", 0)) == 0 and "end" in sch:
+            sch["end"] = min(int(sch["end"]), max(1, total_iters // 10))
+
+
 # ---- user options ---------------------------------------------------------------------------
 def parse_cfg_options(text: str, key: str = "cfg_options") -> dict[str, Any]:
     """``a.b=1 c=[1,2]`` -> {'a.b': 1, 'c': [1, 2]}, parsed exactly like MMEngine's tools."""

@@ -2,8 +2,9 @@
 
 Every evaluation becomes a stage ``epoch_<n>`` (its weights, EMA included, and the run config),
 and the best one so far is also the stage ``best``; only the ``max_keep_checkpoints`` latest
-epoch stages are kept. A stage's ``mAP`` is CocoMetric's ``bbox_mAP_50`` (mAP@0.5, as in every
-image); mAP@[.5:.95], mAP@0.75 and the per-class AP go to tensorboard and to the stage's metrics
+epoch stages are kept. A stage's ``mAP`` is the evaluator's mAP@0.5, as in every image (CocoMetric's
+``bbox_mAP_50``, or what ``OpenMMLabBackend.evaluation`` reads from another evaluator);
+mAP@[.5:.95], mAP@0.75 and the per-class AP go to tensorboard and to the stage's metrics
 attachment. Progress and NaN losses are reported after every iteration.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +44,10 @@ class YmirReportHook(Hook):
     priority = "LOW"  # after EMAHook has swapped the live weights back
 
     def __init__(self, monitor: Monitor, result: TrainingResult, config_file: Path, keep: int,
-                 class_names: Sequence[str], conf_thr: float = 0.001):
+                 class_names: Sequence[str], conf_thr: float = 0.001,
+                 evaluate: Callable[[Mapping[str, Any], Sequence[str]], DetectionEvaluation] = coco_evaluation):
         self.monitor, self.result = monitor, result
+        self.evaluate = evaluate
         self.config_file = Path(config_file)
         self.keep = keep
         self.class_names = list(class_names)
@@ -63,7 +66,7 @@ class YmirReportHook(Hook):
     def after_val_epoch(self, runner: Any, metrics: dict[str, float] | None = None) -> None:
         if not is_rank_zero():
             return
-        evaluation = coco_evaluation(metrics or {}, self.class_names)
+        evaluation = self.evaluate(metrics or {}, self.class_names)
         epoch = int(runner.epoch)
         runner.visualizer.add_scalars(evaluation.scalars(), step=epoch)
         name = f"epoch_{epoch}"

@@ -18,7 +18,7 @@ from mmengine.config import Config
 
 from ymir_base.engine.backend import Predictor, model_class_names
 from ymir_base.engine.device import select_device
-from ymir_base.errors import ModelError
+from ymir_base.errors import ConfigError, ModelError
 from ymir_base.prediction import AUGMENTED_PREDICT, BOXES, DENSE_CLASS_PROBS, Prediction
 from ymir_base.protocol.context import TaskContext
 from ymir_openmmlab import config as mmcfg
@@ -31,7 +31,8 @@ class OpenMMLabPredictor(Predictor):
     capabilities = frozenset({BOXES, DENSE_CLASS_PROBS, AUGMENTED_PREDICT})
 
     def __init__(self, cfg: Config, checkpoint: Path, *, device: torch.device, conf_threshold: float,
-                 batch_size: int, class_names: list[str] | None = None, img_size: int = 0):
+                 batch_size: int, class_names: list[str] | None = None, img_size: int = 0,
+                 iou_threshold: float | None = None):
         from mmengine.dataset import Compose
         from mmengine.registry import init_default_scope
         from mmengine.runner import load_checkpoint
@@ -42,6 +43,11 @@ class OpenMMLabPredictor(Predictor):
         mmcfg.strip_pretrained(cfg.model)
         mmcfg.resize(cfg, img_size)
         cfg.model.test_cfg = dict(cfg.model.get("test_cfg") or {}, score_thr=conf_threshold)
+        if iou_threshold is not None:  # the images whose parameters have one (mmrotate)
+            nms = cfg.model.test_cfg.get("nms")
+            if not isinstance(nms, dict):
+                raise ConfigError("config key 'iou_threshold': the model's config has no test_cfg.nms to set it in")
+            nms["iou_threshold"] = iou_threshold
         try:
             self.model = registry.build(cfg.model)
             ckpt = load_checkpoint(self.model, str(checkpoint), map_location="cpu", strict=True)
@@ -66,9 +72,10 @@ class OpenMMLabPredictor(Predictor):
         cfg = model_config(weights, ctx.model_files((".py",)))
         mmcfg.merge_options(cfg, mmcfg.parse_cfg_options(str(ctx.config.get("cfg_options") or "")))
         c = ctx.config
+        iou = c.get("iou_threshold")
         return cls(cfg, weights, device=select_device(ctx), conf_threshold=float(c.get("conf_threshold", 0.2)),
                    batch_size=int(c.get("samples_per_gpu", 8)), class_names=ctx.class_names,
-                   img_size=int(c.get("img_size") or 0))
+                   img_size=int(c.get("img_size") or 0), iou_threshold=None if iou is None else float(iou))
 
     @torch.inference_mode()
     def predict(self, images: list[np.ndarray], *, want: frozenset[str] = frozenset()) -> list[Prediction]:
@@ -99,14 +106,19 @@ class OpenMMLabPredictor(Predictor):
         preds = []
         for i, (img, res) in enumerate(zip(chunk, results, strict=True)):
             h, w = img.shape[:2]
-            boxes = res.bboxes.float().cpu().numpy().reshape(-1, 4)
+            # mmdet's heads give a tensor [N, 4]; mmrotate's a RotatedBoxes [N, 5] (cx, cy, w, h,
+            # angle in radians, the angle turning the w side clockwise on screen, as YMIR reads it)
+            bboxes = res.bboxes.tensor if hasattr(res.bboxes, "tensor") else res.bboxes
+            extra = {"scores": res.scores.float().cpu().numpy(), "class_ids": res.labels.cpu().numpy().astype(np.int64),
+                     "dense_class_probs": [m[i] for m in maps] if maps is not None else None,
+                     "input_size": tuple(inputs.shape[2:]) if maps is not None else None}
+            if bboxes.shape[-1] == 5:
+                preds.append(Prediction.from_rotated((h, w), bboxes.double().cpu().numpy(), **extra))
+                continue
+            boxes = bboxes.float().cpu().numpy().reshape(-1, 4)
             boxes[:, 0::2] = boxes[:, 0::2].clip(0, w)
             boxes[:, 1::2] = boxes[:, 1::2].clip(0, h)
-            preds.append(Prediction(
-                image_size=(h, w), boxes=boxes, scores=res.scores.float().cpu().numpy(),
-                class_ids=res.labels.cpu().numpy().astype(np.int64),
-                dense_class_probs=[m[i] for m in maps] if maps is not None else None,
-                input_size=tuple(inputs.shape[2:]) if maps is not None else None))
+            preds.append(Prediction(image_size=(h, w), boxes=boxes, **extra))
         return preds
 
 

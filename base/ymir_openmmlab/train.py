@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 from mmengine.config import Config
 
-from ymir_base.data.convert.coco import write_coco_json
 from ymir_base.data.types import Dataset
 from ymir_base.engine.ddp import launch_torchrun
 from ymir_base.engine.training import FINISHED_MARKER, TaskMarker
@@ -40,11 +39,11 @@ def run_dir(ctx: TaskContext) -> Path:
 
 def train(backend: OpenMMLabBackend, ctx: TaskContext, dataset: Dataset, monitor: Monitor,
           result: TrainingResult) -> None:
-    ann_dir = ctx.work_dir / "coco"
+    ann_dir = ctx.work_dir / backend.annotation_dir
     train_json, val_json = ann_dir / "train.json", ann_dir / "val.json"
     if not (is_distributed_child() and train_json.is_file() and val_json.is_file()):
-        write_coco_json(dataset.train, ctx.class_names, train_json)
-        write_coco_json(dataset.val, ctx.class_names, val_json)
+        backend.write_annotations(dataset.train, ctx.class_names, train_json)
+        backend.write_annotations(dataset.val, ctx.class_names, val_json)
     if ctx.gpu_count > 1 and not is_distributed_child():
         launch_torchrun(ctx.gpu_count)
         result.reload()  # rank 0 wrote the stages
@@ -68,8 +67,8 @@ def train(backend: OpenMMLabBackend, ctx: TaskContext, dataset: Dataset, monitor
     runner = Runner.from_cfg(cfg)
     keep = int(ctx.config.get("max_keep_checkpoints", 1))
     conf_thr = float((cfg.model.get("test_cfg") or {}).get("score_thr", 0.001))
-    runner.register_hook(YmirReportHook(monitor, result, config_file, keep, ctx.class_names, conf_thr),
-                         priority="LOW")
+    runner.register_hook(YmirReportHook(monitor, result, config_file, keep, ctx.class_names, conf_thr,
+                                        evaluate=backend.evaluation), priority="LOW")
     runner.train()
     TaskMarker(work, FINISHED_MARKER).write(ctx.task_id)
 
@@ -121,12 +120,7 @@ def build_train_config(backend: OpenMMLabBackend, ctx: TaskContext, train_json: 
     removed = mmcfg.strip_pretrained(cfg.model)
     if removed:
         LOG.info("removed %d download-only pretrained initialiser(s) from the model config", removed)
-    mmcfg.point_dataset(cfg.train_dataloader.dataset, train_json, names)
-    metric = str(cfg_in.get("metric") or "bbox")
-    # the test sections stay (inference reads the test pipeline), pointed at the validation set
-    for loader, evaluator in ((cfg.val_dataloader, cfg.val_evaluator), (cfg.test_dataloader, cfg.test_evaluator)):
-        mmcfg.point_dataset(loader.dataset, val_json, names)
-        mmcfg.set_evaluator(evaluator, val_json, metric)
+    backend.configure_data(cfg, train_json, val_json, names, str(cfg_in.get("metric") or "bbox"))
 
     workers = int(cfg_in.get("workers_per_gpu", 4))
     cfg.train_dataloader.batch_size = int(cfg_in.get("samples_per_gpu", cfg.train_dataloader.batch_size))
@@ -167,6 +161,7 @@ def build_train_config(backend: OpenMMLabBackend, ctx: TaskContext, train_json: 
     # seeded like yolov5's trainer (seed 0), so the same task trains the same model;
     # cfg_options randomness.seed=... chooses another
     cfg.randomness = dict(seed=0, deterministic=False)
+    backend.adapt_config(cfg, ctx, iters_per_epoch * cfg.train_cfg.max_epochs)
     mmcfg.merge_options(cfg, mmcfg.parse_cfg_options(str(cfg_in.get("cfg_options") or "")))
     mmcfg.merge_options(cfg, dict(args.cfg_options), "args_options")
 

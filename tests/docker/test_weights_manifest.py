@@ -38,6 +38,10 @@ SEED_MODELS = {
         "ppyoloe_plus_s", "ppyoloe_plus_m",
         "rtmdet_tiny", "rtmdet_s", "rtmdet_m", "rtmdet_l",
     },
+    "mmrotate": {
+        "rotated_rtmdet_tiny", "rotated_rtmdet_tiny_ms", "rotated_rtmdet_s", "rotated_rtmdet_s_ms",
+        "rotated_rtmdet_m", "rotated_rtmdet_m_ms",
+    },
 }
 YOLOV5_RELEASE = "https://github.com/ultralytics/yolov5/releases/download/v7.0/"
 # OpenMMLab images: the backend package whose MODELS names the models, and where the seed's
@@ -45,6 +49,7 @@ YOLOV5_RELEASE = "https://github.com/ultralytics/yolov5/releases/download/v7.0/"
 OPENMMLAB_IMAGES = {
     "mmdet": ("ymir_mmdet.backend", "https://download.openmmlab.com/mmdetection/v2.0/yolox/"),
     "mmyolo": ("ymir_mmyolo.backend", "https://download.openmmlab.com/mmyolo/v0/"),
+    "mmrotate": ("ymir_mmrotate.backend", "https://download.openmmlab.com/mmrotate/v1.0/rotated_rtmdet/"),
 }
 HASH_IN_NAME = re.compile(r"-([0-9a-f]{8})\.pth")
 

@@ -24,7 +24,7 @@ def test_every_image_with_a_folder_is_installed_as_an_entry_point():
 
 
 def test_unknown_image_names_the_installed_ones():
-    with pytest.raises(ConfigError, match=r"unknown image 'nope'; installed images: mmdet, mmyolo, yolov5"):
+    with pytest.raises(ConfigError, match=r"unknown image 'nope'; installed images: mmdet, mmrotate, mmyolo, yolov5"):
         registry.backend_class("nope")
 
 

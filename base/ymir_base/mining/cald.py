@@ -26,6 +26,12 @@ total inside the loop** (so the score grows with the box count); an augmentation
 predictions adds β; the total is divided by 4; an image without predictions scores -β. Only the
 aggregation is reproduced: boxes are not truncated to integers and the image transforms are ours.
 
+Rotated detections (predictions with ``rboxes``): the reference boxes' corners go through the same
+point maps as the image (flip mirrors x, which turns a box's angle into its negative; rotate turns
+them about the image centre, adding the rotation to the angle; resize scales them; cutout leaves
+them), and IoU* is the IoU of those polygons with the augmented image's rotated boxes, not of
+axis-aligned hulls. Cutout still places its cuts by the hulls.
+
 Transforms: the port's rotation used source scale max(H, W) and target scale W, which also shrank
 portrait images by W/H; we rotate about the centre with scale 1. Cutout is seeded with
 (``mining_seed``, n), n = the image's position among all images this instance has scored, so a
@@ -40,6 +46,7 @@ from typing import Any, ClassVar
 import cv2
 import numpy as np
 
+from ymir_base.geometry import polygon_iou, rotated_corners
 from ymir_base.mining._common import box_iou, js_divergence, param_bool, param_float, param_int
 from ymir_base.mining.base import AugmentPredictor, MiningAlgorithm, register
 from ymir_base.prediction import AUGMENTED_PREDICT, BOXES, Prediction
@@ -106,8 +113,17 @@ def rotate(image: np.ndarray, boxes: np.ndarray,
     pixels = cv2.getRotationMatrix2D(((width - 1) / 2, (height - 1) / 2), degrees, 1.0)
     rotated = cv2.warpAffine(image, pixels, (width, height), flags=cv2.INTER_LINEAR,
                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
-    return rotated, rotate_boxes(boxes, matrix, width, height)
+    return rotated, rotate_boxes(boxes, _box_rotation(width, height, degrees), width, height)
+
+
+def _box_rotation(width: int, height: int, degrees: float) -> np.ndarray:
+    """The 2x3 affine that ``rotate`` applies to box coordinates."""
+    return cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
+
+
+def _resize_scale(width: int, height: int, ratio: float) -> np.ndarray:
+    """The x and y scale of ``resize`` (the rounded new size over the old)."""
+    return np.array([max(1, round(width * ratio)) / width, max(1, round(height * ratio)) / height])
 
 
 def resize(image: np.ndarray, boxes: np.ndarray,
@@ -117,8 +133,7 @@ def resize(image: np.ndarray, boxes: np.ndarray,
     new_w, new_h = max(1, round(width * ratio)), max(1, round(height * ratio))
     out = np.zeros_like(image)
     out[:new_h, :new_w] = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
-    scale = np.array([new_w / width, new_h / height, new_w / width, new_h / height])
-    return out, np.asarray(boxes, np.float64).reshape(-1, 4) * scale
+    return out, np.asarray(boxes, np.float64).reshape(-1, 4) * np.tile(_resize_scale(width, height, ratio), 2)
 
 
 def augment(image: np.ndarray, boxes: np.ndarray,
@@ -127,9 +142,26 @@ def augment(image: np.ndarray, boxes: np.ndarray,
     return [flip(image, boxes), cutout(image, boxes, rng), rotate(image, boxes), resize(image, boxes)]
 
 
-def consistency(ref: Prediction, ref_boxes: np.ndarray, aug: Prediction) -> tuple[np.ndarray, np.ndarray]:
-    """Per reference box: IoU* with its best-matching augmented prediction, and c."""
-    ious = box_iou(ref_boxes, aug.boxes)  # [M, N]
+def augment_polygons(polygons: np.ndarray, width: int, height: int) -> list[np.ndarray]:
+    """Polygons ``[M, K, 2]`` (rotated boxes' corners) through each of AUGMENTATIONS, in that order,
+    as ``augment`` moves the pixels of a ``width x height`` image."""
+    points = np.asarray(polygons, np.float64)
+    flipped = points.copy()
+    flipped[..., 0] = width - flipped[..., 0]
+    matrix = _box_rotation(width, height, ROTATE_DEGREES)
+    return [flipped, points.copy(), points @ matrix[:, :2].T + matrix[:, 2],
+            points * _resize_scale(width, height, RESIZE_RATIO)]
+
+
+def consistency(ref: Prediction, ref_boxes: np.ndarray, aug: Prediction,
+                ref_polygons: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per reference box: IoU* with its best-matching augmented prediction, and c. With
+    ``ref_polygons`` (the transformed corners of rotated reference boxes) and rotated augmented
+    predictions, the IoU is that of the rotated boxes."""
+    if ref_polygons is not None and aug.rboxes is not None:
+        ious = polygon_iou(ref_polygons, rotated_corners(aug.rboxes))
+    else:
+        ious = box_iou(ref_boxes, aug.boxes)  # [M, N]
     best = ious.argmax(axis=1)
     iou_star = ious[np.arange(len(ious)), best]
     s_ref = np.clip(ref.scores.astype(np.float64), 0.0, 1.0)
@@ -189,11 +221,16 @@ class CaldMining(MiningAlgorithm):
         todo = [i for i, pred in enumerate(predictions) if len(pred)]
         aug_images: list[np.ndarray] = []
         aug_boxes: list[np.ndarray] = []
+        aug_polygons: list[np.ndarray | None] = []
         for i in todo:
             rng = np.random.default_rng((self.seed, self._seen + i))
             for image, boxes in augment(images[i], predictions[i].boxes, rng):
                 aug_images.append(image)
                 aug_boxes.append(boxes)
+            rboxes = predictions[i].rboxes
+            height, width = images[i].shape[:2]
+            aug_polygons += (augment_polygons(rotated_corners(rboxes), width, height) if rboxes is not None
+                             else [None] * len(AUGMENTATIONS))
         self._seen += len(images)
         if not todo:
             return scores
@@ -206,6 +243,7 @@ class CaldMining(MiningAlgorithm):
             matches: list[Match] = []
             for j in range(k * n_aug, (k + 1) * n_aug):
                 pred = aug_preds[j]
-                matches.append(consistency(predictions[i], aug_boxes[j], pred) if len(pred) else None)
+                matches.append(consistency(predictions[i], aug_boxes[j], pred, aug_polygons[j]) if len(pred)
+                               else None)
             scores[i] = aggregate(matches, self.beta)
         return scores
