@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ymir_base.data.types import Dataset, ImageRecord
 from ymir_base.engine.backend import Backend, Predictor
+from ymir_base.errors import ConfigError
 from ymir_base.monitor import Monitor
 from ymir_base.protocol.context import TaskContext
 from ymir_base.results.metrics import DetectionEvaluation
@@ -21,6 +22,15 @@ if TYPE_CHECKING:
 # threshold keeps boxes to score
 QUICK_TRAINING = {"max_epochs": 2, "img_size": 128, "samples_per_gpu": 4, "workers_per_gpu": 0}
 QUICK_PREDICT = {"conf_threshold": 0.001, "samples_per_gpu": 4, "workers_per_gpu": 0}
+
+
+def model_named(ctx: TaskContext, models: Mapping[str, str]) -> str:
+    """The task's ``model_name`` (case and spaces ignored), one of ``models``' keys; a ConfigError
+    naming the choices otherwise."""
+    name = str(ctx.config["model_name"]).strip().lower()
+    if name not in models:
+        raise ConfigError(f"config key 'model_name': {name!r} is not one of {', '.join(models)}")
+    return name
 
 
 def quick_settings_for(model: dict[str, Any]) -> dict[str, dict[str, Any]]:

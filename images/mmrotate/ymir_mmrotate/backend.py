@@ -18,7 +18,7 @@ from ymir_base.protocol.context import TaskContext
 from ymir_base.results.metrics import DetectionEvaluation
 from ymir_mmrotate.data import write_data_list
 from ymir_openmmlab import config as mmcfg
-from ymir_openmmlab.backend import OpenMMLabBackend, quick_settings_for
+from ymir_openmmlab.backend import OpenMMLabBackend, model_named, quick_settings_for
 
 if TYPE_CHECKING:
     from mmengine.config import Config
@@ -69,10 +69,7 @@ class MmrotateBackend(OpenMMLabBackend):
     annotation_dir: ClassVar[str] = "rotated"
 
     def model_key(self, ctx: TaskContext) -> str:
-        name = str(ctx.config["model_name"]).strip().lower()
-        if name not in MODELS:
-            raise ConfigError(f"config key 'model_name': {name!r} is not one of {', '.join(MODELS)}")
-        return name
+        return model_named(ctx, MODELS)
 
     def config_path(self, ctx: TaskContext) -> Path:
         return config_dir() / MODELS[self.model_key(ctx)]

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ymir_base.errors import ConfigError
 from ymir_base.protocol.context import TaskContext
-from ymir_openmmlab.backend import OpenMMLabBackend, quick_settings_for
+from ymir_openmmlab.backend import OpenMMLabBackend, model_named, quick_settings_for
 
 HERE = Path(__file__).resolve().parent
 
@@ -40,10 +39,7 @@ class MmyoloBackend(OpenMMLabBackend):
     quick_settings: ClassVar[dict[str, dict[str, Any]]] = quick_settings_for({"model_name": "yolov8_n"})
 
     def model_key(self, ctx: TaskContext) -> str:
-        name = str(ctx.config["model_name"]).strip().lower()
-        if name not in MODELS:
-            raise ConfigError(f"config key 'model_name': {name!r} is not one of {', '.join(MODELS)}")
-        return name
+        return model_named(ctx, MODELS)
 
     def config_path(self, ctx: TaskContext) -> Path:
         return config_dir() / MODELS[self.model_key(ctx)]
