@@ -114,7 +114,7 @@ def get_algorithm(name: str, params: Mapping[str, Any], class_names: Sequence[st
     available = {s.lower() for s in supported} & algorithm_names(kind)
     key = str(name).strip().lower()
     if key not in available:
-        choices = ", ".join(sorted(ALGORITHMS[k, kind].name for k in available)) or "(none)"
+        choices = ", ".join(sorted((ALGORITHMS[k, kind].name for k in available), key=str.lower)) or "(none)"
         raise ConfigError(f"mining_algorithm {name!r} is not supported by this image for {kind} tasks; "
                           f"choose one of: {choices}")
     return ALGORITHMS[key, kind](params, class_names)
