@@ -6,7 +6,10 @@ from ymir_base.mining.aldd import AlddMining
 from ymir_base.mining.base import register
 from ymir_base.mining.entropy import EntropyMining
 from ymir_base.mining.random import RandomMining
-from ymir_base.prediction import AUGMENTED_PREDICT, BOXES, DENSE_CLASS_PROBS
+from ymir_base.mining.ripu import RipuMining
+from ymir_base.mining.rsal import RsalMining
+from ymir_base.mining.semantic_entropy import SemanticEntropyMining
+from ymir_base.prediction import AUGMENTED_PREDICT, BOXES, DENSE_CLASS_PROBS, SEMANTIC_PROBS
 from ymir_base.tasks import KINDS
 
 DETECTION = ["random", "entropy", "aldd", "cald"]
@@ -79,3 +82,28 @@ def test_declared_needs():
     wanted = {name: get_algorithm(name, {}, ["cat"], DETECTION, kind="detection").outputs_wanted()
               for name in DETECTION}
     assert wanted == {"random": set(), "entropy": set(), "aldd": {DENSE_CLASS_PROBS}, "cald": set()}
+
+
+def test_entropy_means_box_entropy_for_the_box_kinds_and_pixel_entropy_for_semantic():
+    for kind in ("detection", "rotated", "instance"):
+        assert type(get_algorithm("entropy", {}, ["cat"], ["entropy"], kind=kind)) is EntropyMining
+    semantic = get_algorithm("Entropy", {}, ["cat"], ["entropy"], kind="semantic")
+    assert type(semantic) is SemanticEntropyMining and semantic.outputs_wanted() == {SEMANTIC_PROBS}
+
+
+def test_semantic_algorithms():
+    assert algorithm_names("semantic") == {"random", "entropy", "rsal", "ripu"}
+    assert isinstance(get_algorithm("RSAL", {}, ["cat"], ["RSAL", "RIPU"], kind="semantic"), RsalMining)
+    assert isinstance(get_algorithm("ripu", {}, ["cat"], ["RSAL", "RIPU"], kind="semantic"), RipuMining)
+    for cls in (RsalMining, RipuMining, SemanticEntropyMining):
+        assert cls.needs == {SEMANTIC_PROBS} and cls.kinds == {"semantic"}
+
+
+def test_unknown_semantic_name_lists_the_semantic_choices():
+    with pytest.raises(ConfigError) as info:
+        get_algorithm("aldd", {}, ["cat"], ["RSAL", "RIPU", "entropy", "random"], kind="semantic")
+    assert info.value.code == ErrorCode.CONFIG
+    assert str(info.value) == ("mining_algorithm 'aldd' is not supported by this image for semantic tasks; "
+                               "choose one of: entropy, random, RIPU, RSAL")
+    with pytest.raises(ConfigError, match=r"for detection tasks; choose one of: entropy, random$"):
+        get_algorithm("RSAL", {}, ["cat"], ["RSAL", "entropy", "random"], kind="detection")

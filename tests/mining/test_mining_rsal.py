@@ -202,3 +202,18 @@ def test_bad_parameters_are_config_errors(params, message):
 def test_missing_maps_is_a_clear_error():
     with pytest.raises(ValueError, match="semantic_probs"):
         RsalMining({}, ["a"]).score_batch([image(8, 8)], [Prediction(image_size=(8, 8))], None)
+
+
+def test_the_engine_keeps_and_writes_the_masks_of_the_best_images_only(quadrant_superpixels, tmp_path):
+    from ymir_base.engine.predict import _SideOutputs
+
+    algo = RsalMining({**NO_BALANCE, "max_kept_mining_image": 2}, ["a", "b"])
+    ratios = {"/in/a.jpg": 0.2, "/in/b.jpg": 0.9, "/in/c.jpg": 0.5, "/in/d.jpg": 0.7}
+    side = _SideOutputs(algo.keep_side)
+    for asset, ratio in ratios.items():
+        maps = probs_with(8, 8, [(slice(0, 8), slice(0, 8), ratio)])
+        side.offer(asset, algo.score_batch([image(8, 8)], [pred(maps, (16, 16))], None)[0])
+    side.write(algo, tmp_path)
+    assert sorted(p.name for p in (tmp_path / "masks").iterdir()) == ["b.png", "d.png"]
+    mask = cv2.imread(str(tmp_path / "masks" / "b.png"), cv2.IMREAD_UNCHANGED)
+    assert mask.shape == (16, 16) and (mask == 255).sum() == 3 * 64  # three of the four quadrants
