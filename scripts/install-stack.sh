@@ -18,10 +18,17 @@ $pip install -c $C onedl-mmengine "setuptools" wheel packaging ninja
 # 3. mmcv with its compiled ops (CPU ops here; the Docker build stage adds the CUDA ops)
 MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-2} FORCE_CUDA=${FORCE_CUDA:-0} \
   $pip install -c $C --no-build-isolation onedl-mmcv
-# 4. everything else (upstream libs, test tools), then our package: editable by default, a
-#    regular install with EDITABLE=0, none with PROJECT=0 (the Docker base installs it in a later
-#    layer, so that a source change does not rebuild the stack)
+# 4. everything else (upstream libs, test tools)
 $pip install -c $C -r requirements/stack.txt
+# 5. opencv-python, opencv-python-headless (required by yolov5, mmcv, albumentations...) and
+#    opencv-contrib-python-headless all unpack into the same cv2/ folder, and whichever pip
+#    wrote last wins. Reinstalling contrib (the same version, a superset with cv2.ximgproc) as the
+#    last step makes cv2 contrib's on every machine, also after a later reinstall of the others.
+$pip install -c $C --no-deps --force-reinstall opencv-contrib-python-headless
+"$VENV/bin/python" -c "import cv2; assert hasattr(cv2, 'ximgproc'), 'cv2 is not opencv-contrib'"
+# 6. our package: editable by default, a regular install with EDITABLE=0, none with PROJECT=0
+#    (the Docker base installs it in a later layer, so that a source change does not rebuild the
+#    stack)
 if [ "${PROJECT:-1}" = 0 ]; then
   :
 elif [ "${EDITABLE:-1}" = 0 ]; then

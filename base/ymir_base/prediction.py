@@ -32,6 +32,7 @@ BOXES = "boxes"                      # post-NMS boxes, scores, class ids
 DENSE_CLASS_PROBS = "dense_class_probs"  # per-level [A, C, h, w] probability maps (ALDD)
 AUGMENTED_PREDICT = "augmented_predict"  # predict() on arbitrary (augmented) images (CALD)
 ROTATED_BOXES = "rotated_boxes"
+SEMANTIC_PROBS = "semantic_probs"    # per-pixel softmax [K, h, w] at a reduced resolution (RSAL, RIPU)
 
 _PER_OBJECT = {"per_object": True}
 
@@ -59,7 +60,9 @@ class Prediction:
     input_size: tuple[int, int] | None = None
     # semantic segmentation: [H, W] class index per pixel at image size, -1 where no class
     label_map: np.ndarray | None = None
-    # semantic segmentation: [C, H, W] class probabilities, only when a miner asks (want=)
+    # semantic segmentation, only when a miner asks (want=SEMANTIC_PROBS): softmax [K, h, w]
+    # (float32 or float16) over all K model outputs (a training-only background too), at a
+    # resolution that keeps the aspect ratio, h <= H, w <= W, longest side <= 1024
     semantic_probs: np.ndarray | None = None
 
     def __post_init__(self) -> None:

@@ -19,7 +19,7 @@ from ymir_base import cli
 from ymir_base.engine import registry
 from ymir_base.engine.backend import Backend, Predictor
 from ymir_base.errors import ErrorCode
-from ymir_base.prediction import BOXES, Prediction
+from ymir_base.prediction import BOXES, SEMANTIC_PROBS, Prediction
 from ymir_base.sample.generator import generate
 from ymir_base.tasks import INSTANCE, SEMANTIC
 from ymir_base.verify.checks import check_infer_result
@@ -39,11 +39,13 @@ class _FakePredictor(Predictor):
 
     def __init__(self, kind: str, class_names: list[str]):
         self.kind, self.class_names, self.batch_size = kind, class_names, 4
+        if kind == "semantic":
+            self.capabilities = frozenset({BOXES, SEMANTIC_PROBS})
 
     def predict(self, images: list[np.ndarray], *, want: frozenset[str] = frozenset()) -> list[Prediction]:
-        return [self._one(img) for img in images]
+        return [self._one(img, want) for img in images]
 
-    def _one(self, img: np.ndarray) -> Prediction:
+    def _one(self, img: np.ndarray, want: frozenset[str]) -> Prediction:
         h, w = img.shape[:2]
         gray = img.mean(axis=2)
         if self.kind == "rotated":
@@ -53,7 +55,13 @@ class _FakePredictor(Predictor):
             labels = np.full((h, w), -1, np.int64)
             labels[gray > np.percentile(gray, 75)] = 0
             labels[gray < np.percentile(gray, 25)] = len(self.class_names) - 1
-            return Prediction((h, w), label_map=labels)
+            probs = None
+            if SEMANTIC_PROBS in want:  # background + the classes, at half resolution
+                small = labels[::2, ::2] + 1
+                probs = np.full((len(self.class_names) + 1, *small.shape), 0.1, np.float32)
+                np.put_along_axis(probs, small[None], 0.9, axis=0)
+                probs /= probs.sum(axis=0, keepdims=True)
+            return Prediction((h, w), label_map=labels, semantic_probs=probs)
         masks = [gray > np.percentile(gray, 90), gray < np.percentile(gray, 10)]
         rles = [mask_utils.encode(np.asfortranarray(m.astype(np.uint8))) for m in masks]
         boxes = [mask_utils.toBbox(r) for r in rles]

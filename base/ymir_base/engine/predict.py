@@ -75,7 +75,7 @@ def predict_candidates(ctx: TaskContext, backend: Backend, monitor: Monitor,
     algorithm = None
     if ctx.env.run_mining:
         algorithm = get_algorithm(str(cfg.get("mining_algorithm", "")), cfg, ctx.class_names,
-                                  supported=backend.miners_for(kind))
+                                  supported=backend.miners_for(kind), kind=kind.name)
     needs_model = ctx.env.run_infer or bool(algorithm and algorithm.needs)
     predictor: Predictor | None = backend.predictor(ctx) if needs_model and candidates else None
     if algorithm and predictor:

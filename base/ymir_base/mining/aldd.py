@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from ymir_base.errors import ConfigError
 from ymir_base.mining._common import binary_entropy, param_int
-from ymir_base.mining.base import AugmentPredictor, MiningAlgorithm, register
+from ymir_base.mining.base import BOX_KINDS, AugmentPredictor, MiningAlgorithm, register
 from ymir_base.prediction import DENSE_CLASS_PROBS, Prediction
 
 logger = logging.getLogger(__name__)
@@ -73,6 +73,7 @@ def parse_class_weights(value: Any, num_classes: int) -> list[float]:
 @register
 class AlddMining(MiningAlgorithm):
     name: ClassVar[str] = "aldd"
+    kinds: ClassVar[frozenset[str]] = BOX_KINDS
     needs: ClassVar[frozenset[str]] = frozenset({DENSE_CLASS_PROBS})
 
     # Elements of one [rows, K, H, W] float32 chunk (128 MiB); a handful of such buffers live at

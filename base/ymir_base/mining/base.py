@@ -16,6 +16,12 @@ import numpy as np
 
 from ymir_base.errors import ConfigError
 from ymir_base.prediction import AUGMENTED_PREDICT, BOXES, Prediction
+from ymir_base.tasks.kinds import KINDS
+
+# the object kinds whose predictions carry boxes and scores (instance: those of the masks'
+# detections), which the box-based algorithms (entropy, aldd, cald) read
+BOX_KINDS: frozenset[str] = frozenset({"detection", "rotated", "instance"})
+ALL_KINDS: frozenset[str] = frozenset(KINDS)
 
 
 class AugmentPredictor(Protocol):
@@ -37,6 +43,8 @@ class MiningAlgorithm(ABC):
     """One acquisition function. ``params`` are the merged hyper-parameters (keys may be absent)."""
 
     name: ClassVar[str]
+    # the object kinds (names of ymir_base.tasks.KINDS) this algorithm serves under its name
+    kinds: ClassVar[frozenset[str]]
     needs: ClassVar[frozenset[str]]  # capabilities from ymir_base.prediction; empty = no model
     # how many of the highest-scored images' side outputs the engine keeps (memory stays bounded
     # by this, not by the pool) and hands to write_side_outputs(); 0: the algorithm has none
@@ -65,25 +73,53 @@ class MiningAlgorithm(ABC):
                                   f"{self.keep_side}) but does not write them")
 
 
-ALGORITHMS: dict[str, type[MiningAlgorithm]] = {}
+# (lower-case name, kind name) -> algorithm: one user-facing name may mean a different algorithm
+# per object kind (``entropy``: box confidences for detection, pixel probabilities for semantic)
+ALGORITHMS: dict[tuple[str, str], type[MiningAlgorithm]] = {}
 
 
 def register(cls: type[MiningAlgorithm]) -> type[MiningAlgorithm]:
-    """Class decorator: make an algorithm selectable by its (case-insensitive) name."""
-    key = cls.name.lower()
-    if key in ALGORITHMS:
-        raise ValueError(f"mining algorithm {cls.name!r} registered twice")
-    ALGORITHMS[key] = cls
+    """Class decorator: make an algorithm selectable by its (case-insensitive) name for each of
+    its ``kinds``."""
+    kinds = frozenset(getattr(cls, "kinds", frozenset()))
+    unknown = sorted(kinds - KINDS.keys())
+    if not kinds or unknown:
+        raise ValueError(f"mining algorithm {cls.name!r}: kinds must be a non-empty subset of "
+                         f"{', '.join(KINDS)}, got {sorted(kinds)}")
+    keys = [(cls.name.lower(), kind) for kind in sorted(kinds)]
+    for key in keys:
+        if key in ALGORITHMS:
+            raise ValueError(f"mining algorithm {cls.name!r} registered twice for {key[1]}")
+    ALGORITHMS.update(dict.fromkeys(keys, cls))
     return cls
 
 
+def algorithm_names(kind: str) -> frozenset[str]:
+    """The (lower-case) names registered for one object kind."""
+    _check_kind(kind)
+    return frozenset(name for name, k in ALGORITHMS if k == kind)
+
+
+def algorithm_class(name: str, kind: str) -> type[MiningAlgorithm] | None:
+    """The algorithm a (case-insensitive) name means for one object kind, None if none."""
+    _check_kind(kind)
+    return ALGORITHMS.get((str(name).strip().lower(), kind))
+
+
 def get_algorithm(name: str, params: Mapping[str, Any], class_names: Sequence[str],
-                  supported: Collection[str]) -> MiningAlgorithm:
-    """Instantiate the algorithm ``name`` if this image supports it, else raise ConfigError (300001)."""
-    available = {s.lower() for s in supported} & ALGORITHMS.keys()
+                  supported: Collection[str], *, kind: str) -> MiningAlgorithm:
+    """Instantiate what ``name`` means for the task's object ``kind`` (a name of
+    ymir_base.tasks.KINDS) if this image supports it, else raise ConfigError (300001) listing
+    the choices for that kind."""
+    available = {s.lower() for s in supported} & algorithm_names(kind)
     key = str(name).strip().lower()
     if key not in available:
-        choices = ", ".join(sorted(ALGORITHMS[k].name for k in available)) or "(none)"
-        raise ConfigError(f"mining_algorithm {name!r} is not supported by this image; "
+        choices = ", ".join(sorted((ALGORITHMS[k, kind].name for k in available), key=str.lower)) or "(none)"
+        raise ConfigError(f"mining_algorithm {name!r} is not supported by this image for {kind} tasks; "
                           f"choose one of: {choices}")
-    return ALGORITHMS[key](params, class_names)
+    return ALGORITHMS[key, kind](params, class_names)
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:  # a programming error, not a user's
+        raise ValueError(f"unknown object kind {kind!r}; known: {', '.join(KINDS)}")

@@ -48,7 +48,7 @@ import numpy as np
 
 from ymir_base.geometry import polygon_iou, rotated_corners
 from ymir_base.mining._common import box_iou, js_divergence, param_bool, param_float, param_int
-from ymir_base.mining.base import AugmentPredictor, MiningAlgorithm, register
+from ymir_base.mining.base import BOX_KINDS, AugmentPredictor, MiningAlgorithm, register
 from ymir_base.prediction import AUGMENTED_PREDICT, BOXES, Prediction
 
 AUGMENTATIONS = ("flip", "cutout", "rotate", "resize")
@@ -203,6 +203,7 @@ def _normalised(probs: np.ndarray) -> np.ndarray:
 @register
 class CaldMining(MiningAlgorithm):
     name: ClassVar[str] = "cald"
+    kinds: ClassVar[frozenset[str]] = BOX_KINDS
     needs: ClassVar[frozenset[str]] = frozenset({BOXES, AUGMENTED_PREDICT})
 
     def __init__(self, params: Mapping[str, Any], class_names: Sequence[str]):

@@ -15,7 +15,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ymir_base.mining.base import AugmentPredictor, MiningAlgorithm, register
+from ymir_base.mining.base import BOX_KINDS, AugmentPredictor, MiningAlgorithm, register
 from ymir_base.prediction import BOXES, Prediction
 
 
@@ -28,6 +28,7 @@ def box_entropy(scores: np.ndarray) -> float:
 @register
 class EntropyMining(MiningAlgorithm):
     name: ClassVar[str] = "entropy"
+    kinds: ClassVar[frozenset[str]] = BOX_KINDS
     needs: ClassVar[frozenset[str]] = frozenset({BOXES})
 
     def score_batch(self, images: list[np.ndarray], predictions: list[Prediction] | None,

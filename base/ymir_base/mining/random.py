@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ymir_base.mining._common import param_int
-from ymir_base.mining.base import AugmentPredictor, MiningAlgorithm, register
+from ymir_base.mining.base import ALL_KINDS, AugmentPredictor, MiningAlgorithm, register
 from ymir_base.prediction import Prediction
 
 
@@ -20,6 +20,7 @@ class RandomMining(MiningAlgorithm):
     """U[0, 1) per image from one generator seeded once per run (old images: unseeded)."""
 
     name: ClassVar[str] = "random"
+    kinds: ClassVar[frozenset[str]] = ALL_KINDS
     needs: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, params: Mapping[str, Any], class_names: Sequence[str]):
