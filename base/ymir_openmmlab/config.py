@@ -232,7 +232,7 @@ def merge_options(cfg: Config, options: dict[str, Any], key: str = "cfg_options"
     for dotted in options:
         node: Any = cfg
         for part in dotted.split("."):
-            if isinstance(node, dict) and part in node:
+            if isinstance(node, (dict, Config)) and part in node:  # a Config is not a dict
                 node = node[part]
             elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
                 node = node[int(part)]

@@ -127,6 +127,7 @@ def test_merge_options(caplog):
     cfg = mmyolo("yolov8_n")
     mmcfg.merge_options(cfg, {"optim_wrapper.optimizer.lr": 0.5, "model.test_cfg.nms.iou_threshold": 0.5})
     assert cfg.optim_wrapper.optimizer.lr == 0.5 and cfg.model.test_cfg.nms.iou_threshold == 0.5
+    assert "is not in the model's config" not in caplog.text  # known keys of a Config are found
     mmcfg.merge_options(cfg, {"optim_wrapper.optimizer.lrr": 0.1})
     assert "optim_wrapper.optimizer.lrr is not in the model's config" in caplog.text
     with pytest.raises(ConfigError, match="cfg_options"):
