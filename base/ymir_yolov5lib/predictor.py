@@ -1,7 +1,9 @@
 """Batched YOLOv5 inference: letterbox, one forward pass, NMS, boxes back in image pixels.
 
 The same pass can return ALDD's dense maps: the Detect head's raw per-level outputs
-``[B, A, h, w, 5 + C]`` become ``sigmoid(obj) * sigmoid(cls)`` maps shaped ``[A, C, h, w]``.
+``[B, A, h, w, 5 + C (+ mask coefficients)]`` become ``sigmoid(obj) * sigmoid(cls)`` maps shaped
+``[A, C, h, w]``. The YOLOv5-seg predictor (segment_predictor.py) shares everything but the
+post-processing.
 """
 
 from __future__ import annotations
@@ -25,16 +27,23 @@ MAX_DET = 300
 
 class Yolov5Predictor(Predictor):
     capabilities = frozenset({BOXES, DENSE_CLASS_PROBS, AUGMENTED_PREDICT})
+    segmentation = False  # the head this predictor decodes: Detect, or Segment (YOLOv5-seg)
 
     def __init__(self, weights: Path, *, device: torch.device, img_size: int, conf_thres: float,
-                 iou_thres: float, batch_size: int, class_names: list[str] | None = None, half: bool | None = None):
+                 iou_thres: float, batch_size: int, class_names: list[str] | None = None, half: bool | None = None,
+                 pin_memory: bool = False):
         runtime.prepare()
         from yolov5.models.experimental import attempt_load
+        from yolov5.models.yolo import Segment
 
         try:
             self.model = attempt_load(str(weights), device=device, fuse=True)
         except Exception as exc:
             raise ModelError(f"cannot load YOLOv5 weights {weights}: {type(exc).__name__}: {exc}") from exc
+        if isinstance(self.model.model[-1], Segment) != self.segmentation:
+            want, got = ("YOLOv5-seg", "a detection") if self.segmentation else ("YOLOv5 detection", "a YOLOv5-seg")
+            raise ModelError(f"{weights} holds {got} model; this task needs a {want} model")
+        self.pin_memory = pin_memory and device.type == "cuda"
         self.device = device
         self.half = device.type == "cuda" if half is None else half
         if self.half:
@@ -56,7 +65,8 @@ class Yolov5Predictor(Predictor):
         weights = ctx.require_model_files((".pt",))[0]
         return cls(weights, device=select_device(ctx), img_size=int(cfg["img_size"]),
                    conf_thres=float(cfg["conf_thres"]), iou_thres=float(cfg["iou_thres"]),
-                   batch_size=int(cfg["batch_size_per_gpu"]), class_names=ctx.class_names)
+                   batch_size=int(cfg["batch_size_per_gpu"]), class_names=ctx.class_names,
+                   pin_memory=bool(cfg.get("pin_memory", False)))
 
     def _shape(self, img: np.ndarray) -> tuple[int, int]:
         """The smallest stride-aligned rectangle holding the image scaled to img_size (detect's
@@ -74,7 +84,10 @@ class Yolov5Predictor(Predictor):
             boxed, ratio, pad = letterbox(img, shape, auto=False, scaleup=True)
             batch.append(np.ascontiguousarray(boxed.transpose(2, 0, 1)))
             pads.append((ratio, pad))
-        x = torch.from_numpy(np.stack(batch)).to(self.device, non_blocking=True)
+        x = torch.from_numpy(np.stack(batch))
+        if self.pin_memory:  # page-locked: the copy to the GPU runs asynchronously
+            x = x.pin_memory()
+        x = x.to(self.device, non_blocking=True)
         x = (x.half() if self.half else x.float()) / 255.0
         return x, pads
 
@@ -99,7 +112,7 @@ class Yolov5Predictor(Predictor):
         x, pads = self._preprocess(chunk, shape)
         decoded, raw = self.model(x)[:2]
         dets = non_max_suppression(decoded, self.conf_thres, self.iou_thres, max_det=MAX_DET)
-        maps = _dense_maps(raw) if dense else None
+        maps = _dense_maps(raw, int(self.model.model[-1].nc)) if dense else None
         preds = []
         for i, (img, det) in enumerate(zip(chunk, dets, strict=True)):
             h, w = img.shape[:2]
@@ -114,11 +127,12 @@ class Yolov5Predictor(Predictor):
         return preds
 
 
-def _dense_maps(raw: list[torch.Tensor]) -> list[torch.Tensor]:
-    """Per level ``[B, A, C, h, w]``: objectness x class probability of every anchor."""
+def _dense_maps(raw: list[torch.Tensor], num_classes: int) -> list[torch.Tensor]:
+    """Per level ``[B, A, C, h, w]``: objectness x class probability of every anchor (a Segment
+    head's mask coefficients follow the classes and are left out)."""
     maps = []
     for level in raw:
         level = level.float()
-        probs = level[..., 4:5].sigmoid() * level[..., 5:].sigmoid()  # [B, A, h, w, C]
+        probs = level[..., 4:5].sigmoid() * level[..., 5:5 + num_classes].sigmoid()  # [B, A, h, w, C]
         maps.append(probs.permute(0, 1, 4, 2, 3).contiguous())
     return maps

@@ -14,6 +14,7 @@ import math
 import os
 import shlex
 import sys
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -41,20 +42,30 @@ LOSS_TAGS = {0: "train/box_loss", 1: "train/obj_loss", 2: "train/cls_loss",
              7: "val/box_loss", 8: "val/obj_loss", 9: "val/cls_loss"}
 
 
-def run_dir(ctx: TaskContext) -> Path:
-    return ctx.work_dir / "yolov5" / "train"
+def run_dir(ctx: TaskContext, name: str = "train") -> Path:
+    """The trainer's own run folder (checkpoints, opt.yaml) under /out/work/yolov5."""
+    return ctx.work_dir / "yolov5" / name
 
 
 def train(backend: Backend, ctx: TaskContext, dataset: Dataset, monitor: Monitor, result: TrainingResult) -> None:
+    data_dir = ctx.work_dir / "yolo-data"
+    drive(ctx, result, data_dir / "data.yaml", lambda: write_yolo_dataset(dataset, data_dir),
+          lambda data_yaml: _train_here(backend, ctx, dataset, data_yaml, monitor, result))
+
+
+def drive(ctx: TaskContext, result: TrainingResult, data_yaml: Path, write_data: Callable[[], Path],
+          train_here: Callable[[Path], None]) -> None:
+    """What every yolov5 trainer run shares: convert the dataset (DDP ranks reuse the parent's),
+    train here or re-run this command under torchrun with one rank per GPU, then export the
+    best stage to ONNX."""
     runtime.prepare()
-    data_yaml = ctx.work_dir / "yolo-data" / "data.yaml"
     if not (is_distributed_child() and data_yaml.is_file()):
-        data_yaml = write_yolo_dataset(dataset, ctx.work_dir / "yolo-data")
+        data_yaml = write_data()
     if ctx.gpu_count > 1 and not is_distributed_child():
         launch_torchrun(ctx.gpu_count)
         result.reload()  # the ranks wrote the stages
     else:
-        _train_here(backend, ctx, dataset, data_yaml, monitor, result)
+        train_here(data_yaml)
     if is_rank_zero() and result.stages and not is_distributed_child():
         export_onnx(ctx, result)
 
@@ -64,11 +75,11 @@ def _train_here(backend: Backend, ctx: TaskContext, dataset: Dataset, data_yaml:
     from yolov5 import train as y5train
     from yolov5.utils.callbacks import Callbacks
 
-    resume = _resumable_checkpoint(ctx)
+    resume = resumable_checkpoint(ctx, run_dir(ctx))
     if resume == "finished":
         LOG.info("training of this task already finished in an earlier run; keeping its stages")
         return
-    opt = _build_opt(backend, ctx, data_yaml, resume)
+    opt = build_opt(backend, ctx, data_yaml, resume, y5train.parse_opt, run_dir(ctx))
     reporter = _Reporter(ctx, monitor, result, dataset, epochs=int(opt.epochs),
                          batches_per_epoch=math.ceil(len(dataset.train) / max(1, int(opt.batch_size))))
     callbacks = Callbacks()
@@ -81,9 +92,11 @@ def _train_here(backend: Backend, ctx: TaskContext, dataset: Dataset, data_yaml:
     reporter.close()
 
 
-def _resumable_checkpoint(ctx: TaskContext) -> str | None:
-    last = run_dir(ctx) / "weights" / "last.pt"
-    if not (last.is_file() and TaskMarker(run_dir(ctx)).matches(ctx.task_id)):
+def resumable_checkpoint(ctx: TaskContext, folder: Path) -> str | None:
+    """The ``last.pt`` of this task's killed run in ``folder``, "finished" when that run ended,
+    None when there is nothing to resume."""
+    last = folder / "weights" / "last.pt"
+    if not (last.is_file() and TaskMarker(folder).matches(ctx.task_id)):
         return None
     try:
         epoch = torch.load(last, map_location="cpu", weights_only=False).get("epoch", -1)
@@ -96,9 +109,10 @@ def _resumable_checkpoint(ctx: TaskContext) -> str | None:
     return str(last)
 
 
-def _build_opt(backend: Backend, ctx: TaskContext, data_yaml: Path, resume: str | None) -> Any:
-    from yolov5 import train as y5train
-
+def build_opt(backend: Backend, ctx: TaskContext, data_yaml: Path, resume: str | None,
+              parse_opt: Callable[..., Any], folder: Path) -> Any:
+    """The trainer's options from the task's config, parsed by the trainer's own ``parse_opt``
+    (``args_options`` last, so a user's option wins); ``folder`` is the run folder."""
     cfg = ctx.config
     if resume:
         argv = ["--resume", resume]
@@ -109,14 +123,14 @@ def _build_opt(backend: Backend, ctx: TaskContext, data_yaml: Path, resume: str 
         argv = ["--data", str(data_yaml), "--weights", weights, "--cfg", arch,
                 "--epochs", str(cfg["epochs"]), "--batch-size", str(total_batch),
                 "--imgsz", str(cfg["img_size"]), "--workers", str(cfg["num_workers_per_gpu"]),
-                "--device", device, "--project", str(run_dir(ctx).parent), "--name", run_dir(ctx).name,
+                "--device", device, "--project", str(folder.parent), "--name", folder.name,
                 "--exist-ok", "--noplots", "--save-period", "-1"]
         if cfg["sync_bn"] and ctx.gpu_count > 1:
             argv.append("--sync-bn")
         argv += shlex.split(str(cfg.get("args_options") or ""))
     with _argv(["train.py", *argv]):
         try:
-            opt = y5train.parse_opt(known=False)
+            opt = parse_opt(known=False)
         except SystemExit:
             raise ConfigError(f"config key 'args_options': {cfg.get('args_options')!r} is not a valid set of "
                               "yolov5 train.py options (see the log for the parser's message)") from None
@@ -190,9 +204,9 @@ class _Reporter:
         self.epochs, self.batches = max(1, epochs), max(1, batches_per_epoch)
         self.class_names = list(dataset.class_names)
         self.val_classes = {obj.class_id for record in dataset.val for obj in record.objects}
-        self.evaluation = DetectionEvaluation(0.0)
+        self.evaluation: Any = DetectionEvaluation(0.0)
         best = result.stages.get(STAGE_BEST)
-        self.best_map = best.metrics.get("mAP", 0.0) if best else -1.0
+        self.best_map = best.metrics.get(result.main_metric, 0.0) if best else -1.0
         self.tb = SummaryWriter(str(ctx.tensorboard_dir)) if is_rank_zero() else None
         result.evaluate_config = evaluate_config(0.001)  # yolov5's validation confidence threshold
         result.preferred_stage = STAGE_BEST
@@ -214,13 +228,21 @@ class _Reporter:
     def on_model_save(self, last: Path, epoch: int, final_epoch: bool, best_fitness: Any, fi: Any) -> None:
         """``last`` holds this epoch's model; the best stage follows mAP@0.5 (not yolov5's fitness,
         which weighs mAP@0.5:0.95 nine times more)."""
+        self.save_stages(Path(last), epoch + 1, final_epoch)
+
+    def main_value(self) -> float:
+        """The number the best stage follows: the stage's main metric."""
+        return self.evaluation.map50
+
+    def save_stages(self, checkpoint: Path, n: int, final_epoch: bool) -> None:
+        """Stages of epoch ``n`` (1-based) from its checkpoint: ``best`` when the main metric
+        rose, ``epoch_<n>`` every save_period epochs and at the end unless save_best_only."""
         cfg = self.ctx.config
-        n = epoch + 1
-        if self.evaluation.map50 > self.best_map:
-            self.best_map = self.evaluation.map50
-            self._stage(STAGE_BEST, Path(last), "best.pt", n, top_level=True)
+        if self.main_value() > self.best_map:
+            self.best_map = self.main_value()
+            self._stage(STAGE_BEST, checkpoint, "best.pt", n, top_level=True)
         if not cfg["save_best_only"] and (n % int(cfg["save_period"]) == 0 or final_epoch):
-            self._stage(f"epoch_{n}", Path(last), f"epoch_{n}.pt", n)
+            self._stage(f"epoch_{n}", checkpoint, f"epoch_{n}.pt", n)
         self.monitor.progress(0.95 * n / self.epochs)
 
     def _stage(self, name: str, checkpoint: Path, filename: str, epoch: int, top_level: bool = False) -> None:

@@ -109,7 +109,7 @@ def _index(data: dict[str, Any], class_names: tuple[str, ...], path: Path,
                 continue
         by_image[names[ann["image_id"]]].append(ObjectAnnotation(
             class_id=class_index[category], bbox=(x, y, x + w, y + h), polygons=polygons, rle=rle,
-            iscrowd=int(ann.get("iscrowd", 0))))
+            iscrowd=int(ann.get("iscrowd", 0)), ann_id=ann_id))
     if dropped:
         logger.warning("annotation %s: dropped %d object(s) of classes not in class_names: %s",
                        path, sum(dropped.values()), ", ".join(sorted(dropped)))

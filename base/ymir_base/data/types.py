@@ -18,6 +18,7 @@ class ObjectAnnotation:
     polygons: list[list[float]] | None = None  # seg-coco polygons [[x1, y1, x2, y2, ...], ...]
     rle: dict[str, Any] | None = None          # seg-coco RLE {"size": [h, w], "counts": ...}
     iscrowd: int = 0
+    ann_id: str = ""                           # the object's id in its annotation file (COCO ``id``), for messages
 
     @property
     def width(self) -> float:

@@ -93,3 +93,38 @@ class DetectionEvaluation:
     def describe(self) -> str:
         """One log line."""
         return ", ".join(f"{k} {v:.4f}" for k, v in self.summary().items())
+
+
+@dataclass
+class InstanceEvaluation:
+    """One evaluation of an instance segmenter: the same numbers for its masks and for its boxes.
+    A stage's ``maskAP`` is the mask mAP@0.5 (the main metric of object type 4), ``boxAP`` the
+    box mAP@0.5."""
+
+    mask: DetectionEvaluation
+    box: DetectionEvaluation
+
+    def summary(self) -> dict[str, float]:
+        return {**{f"mask {k}": v for k, v in self.mask.summary().items()},
+                **{f"box {k}": v for k, v in self.box.summary().items()}}
+
+    def stage_metrics(self) -> dict[str, float]:
+        return {"maskAP": self.mask.map50, "boxAP": self.box.map50}
+
+    def scalars(self) -> dict[str, float]:
+        """Tensorboard tags ``metrics/mask/...`` and ``metrics/box/...`` (the detection tags
+        under a prefix), plus the two stage metrics as ``metrics/maskAP_0.5``, ``metrics/boxAP_0.5``."""
+        tags = {"metrics/maskAP_0.5": self.mask.map50, "metrics/boxAP_0.5": self.box.map50}
+        for prefix, evaluation in (("mask", self.mask), ("box", self.box)):
+            tags.update({tag.replace("metrics/", f"metrics/{prefix}/", 1): value
+                         for tag, value in evaluation.scalars().items()})
+        return tags
+
+    def as_dict(self, epoch: int | None = None) -> dict[str, Any]:
+        data: dict[str, Any] = {"epoch": epoch} if epoch is not None else {}
+        data.update(self.stage_metrics())
+        data.update({"mask": self.mask.as_dict(), "box": self.box.as_dict()})
+        return data
+
+    def describe(self) -> str:
+        return ", ".join(f"{k} {v:.4f}" for k, v in self.summary().items())

@@ -1,13 +1,15 @@
 """Write a Dataset in the folder layout the ``yolov5`` package trains from, without copying images.
 
 ``images/<split>/<asset name>`` links to the real image, ``labels/<split>/<stem>.txt`` holds
-``cls cx cy w h`` normalised to [0, 1]; yolov5 finds each label by replacing ``/images/`` with
-``/labels/`` in the (unresolved) image path. Rotation angles are ignored.
+``cls cx cy w h`` normalised to [0, 1] (or what the ``labels`` function writes, e.g. YOLOv5-seg
+polygons); yolov5 finds each label by replacing ``/images/`` with ``/labels/`` in the
+(unresolved) image path. Rotation angles are ignored.
 """
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -17,11 +19,16 @@ from ymir_base.errors import DatasetError
 from ymir_base.results.atomic import link_or_copy_atomic
 
 
-def write_yolo_dataset(dataset: Dataset, out_dir: Path) -> Path:
+def write_yolo_dataset(dataset: Dataset, out_dir: Path,
+                       labels: Callable[[ImageRecord], str] | None = None) -> Path:
     """Write both splits and ``data.yaml`` under ``out_dir``; returns the data.yaml path.
+    ``labels`` gives one image's label file text (default: :func:`yolo_labels`, boxes).
 
-    Split folders from an earlier call are replaced, so stale images cannot leak into training.
+    Split folders from an earlier call are replaced, so stale images cannot leak into training;
+    so is yolov5's label cache ``labels/<split>.cache``, whose hash (file sizes and paths) can
+    miss a rewrite that keeps every label file's size.
     """
+    labels = labels or yolo_labels
     out_dir = Path(out_dir).absolute()
     folders = {}
     for split, records in (("train", dataset.train), ("val", dataset.val)):
@@ -31,6 +38,7 @@ def write_yolo_dataset(dataset: Dataset, out_dir: Path) -> Path:
             if folder.exists():
                 shutil.rmtree(folder)
             folder.mkdir(parents=True)
+        labels_dir.with_suffix(".cache").unlink(missing_ok=True)
         sources: dict[str, Path] = {}
         for record in records:
             if record.name in sources:
@@ -40,7 +48,7 @@ def write_yolo_dataset(dataset: Dataset, out_dir: Path) -> Path:
                                    f"{sources[record.name]} and {record.path}")
             sources[record.name] = record.path
             link_or_copy_atomic(record.path.absolute(), images_dir / record.name, symlink=True)
-            (labels_dir / f"{Path(record.name).stem}.txt").write_text(yolo_labels(record))
+            (labels_dir / f"{Path(record.name).stem}.txt").write_text(labels(record))
     data_yaml = out_dir / "data.yaml"
     data_yaml.write_text(yaml.safe_dump({
         "train": str(folders["train"]),
