@@ -1,14 +1,16 @@
-"""Benchmark: the mmdet / mmyolo image's infer through our executor vs mmdetection's own
-``DetInferencer`` on the same images, checkpoint and config; and each mining algorithm's cost
-relative to plain infer. Ratios are measured in one run, on this machine, as whole commands
-(process start, imports, model load, reading images, inference, results) on both sides.
+"""Benchmark: the mmdet / mmyolo / mmrotate image's infer through our executor vs mmdetection's own
+``DetInferencer`` (with mmrotate's scope for rotated RTMDet) on the same images, checkpoint and
+config; and each mining algorithm's cost relative to plain infer. Ratios are measured in one run,
+on this machine, as whole commands (process start, imports, model load, reading images, inference,
+results) on both sides.
 
-    .venv/bin/python bench/openmmlab_bench.py [--image mmdet|mmyolo] [--model yolox_tiny|yolov8_n]
+    .venv/bin/python bench/openmmlab_bench.py [--image mmdet|mmyolo|mmrotate] [--model yolox_tiny|yolov8_n|...]
                                               [--images 32] [--repeat 3] [--batch 8 1] [--threads 1]
 
 The model package comes from a short training run through our executor on generated data
 (``/out/models/best/``: ``best.pth`` + the run's ``config.py``) at the model's own input size, so
-inference runs at the size the config was made for (416 px for yolox_tiny, 640 px for yolov8_n).
+inference runs at the size the config was made for (416 px for yolox_tiny, 640 px for yolov8_n; for
+mmrotate the template's default img_size, 512 px).
 """
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-MINING_CONF = 0.001
 ALGORITHMS = ("random", "entropy", "aldd", "cald")
-DEFAULT_MODEL = {"mmdet": "yolox_tiny", "mmyolo": "yolov8_n"}
+DEFAULT_MODEL = {"mmdet": "yolox_tiny", "mmyolo": "yolov8_n", "mmrotate": "rotated_rtmdet_tiny"}
+# the sample data's object type per image (ymir_base.sample.generator)
+OBJECT_TYPE = {"mmrotate": "rotated"}
 # the same environment for both sides; albumentations' update check would add a network wait
 ENV = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"}
 # our predictor's log line once the model is loaded (ymir_base.engine.task.setup_logging's format)
@@ -52,13 +55,15 @@ def model_setting(image: str, model: str) -> dict[str, str]:
     return {"model_name": model}
 
 
-def train_package(image: str, model: str, work: Path, epochs: int) -> Path:
+def train_package(image: str, model: str, work: Path, epochs: int, settings: dict[str, str]) -> Path:
     """A model package from our executor's training task (no downloads: no baked weights here,
     so it starts from random initialisation). No ``img_size``: the config keeps its own sizes."""
     from ymir_base.sample.generator import generate
 
-    extra = {**model_setting(image, model), "max_epochs": epochs, "samples_per_gpu": 4, "workers_per_gpu": 0}
-    in_dir = generate(work / "in-training", task="training", object_type="detection", fmt="ark", images=8,
+    extra = {**model_setting(image, model), "max_epochs": epochs, "samples_per_gpu": 4, "workers_per_gpu": 0,
+             **settings}
+    in_dir = generate(work / "in-training", task="training", object_type=OBJECT_TYPE.get(image, "detection"),
+                      fmt="ark", images=8,
                       seed=3, size=(640, 480), extra_config=extra)
     out = work / "out-training"
     cmd = [sys.executable, "-m", "ymir_base.cli", "run", image, "--in", str(in_dir), "--out", str(out)]
@@ -87,8 +92,9 @@ def run_timed(cmd: list[str]) -> tuple[float, float, float, str]:
 
 def inferencer_child(argv: list[str]) -> None:
     """The reference side, run as its own process: ``DetInferencer`` with the package's config
-    (score threshold set like ours) and checkpoint on CPU, batch 1, no drawing, no files."""
-    package, scope, conf, images_file, result_file = argv
+    (score and NMS thresholds set like ours) and checkpoint on CPU, batch 1, no drawing, no files. For mmrotate
+    it returns the data samples: its ``pred2dict`` cannot list mmrotate's ``RotatedBoxes``."""
+    package, scope, conf, iou, images_file, result_file = argv
     t0 = time.perf_counter()
     from mmdet.apis import DetInferencer
     from mmengine.config import Config
@@ -97,23 +103,41 @@ def inferencer_child(argv: list[str]) -> None:
         import mmyolo.utils
 
         mmyolo.utils.register_all_modules()  # mmyolo's transforms and models in the registries
+    if scope == "mmrotate":
+        import mmrotate.utils
+
+        mmrotate.utils.register_all_modules(init_default_scope=False)
     cfg = Config.fromfile(str(Path(package) / "config.py"))
     cfg.model.test_cfg.score_thr = float(conf)
+    if iou:  # the image sets its NMS threshold (mmrotate's iou_threshold): the same here
+        cfg.model.test_cfg.nms.iou_threshold = float(iou)
     inferencer = DetInferencer(model=cfg, weights=str(Path(package) / "best.pth"), device="cpu", scope=scope,
                                show_progress=False)
     t1, loaded_clock = time.perf_counter(), time.time()
     images = Path(images_file).read_text().split()
-    out = inferencer(images, batch_size=1, show=False, no_save_vis=True, no_save_pred=True, return_vis=False)
+    import numpy as np
+
+    rotated = scope == "mmrotate"
+    out = inferencer(images, batch_size=1, show=False, no_save_vis=True, no_save_pred=True, return_vis=False,
+                     return_datasamples=rotated)
     t2 = time.perf_counter()
-    boxes = [len(p["scores"]) for p in out["predictions"]]
+    predictions = out["predictions"]
+    if rotated:
+        boxes = [len(p.pred_instances.scores) for p in predictions]
+        rboxes = [getattr(p.pred_instances.bboxes, "tensor", p.pred_instances.bboxes).numpy() for p in predictions]
+        kept = sum(int(np.isfinite(r).all(axis=1).sum()) for r in rboxes)
+    else:
+        boxes = [len(p["scores"]) for p in predictions]
+        kept = kept_boxes(images, predictions)
     Path(result_file).write_text(json.dumps({
-        "images": len(boxes), "boxes": sum(boxes), "kept": kept_boxes(images, out["predictions"]),
+        "images": len(boxes), "boxes": sum(boxes), "kept": kept,
         "load_s": t1 - t0, "infer_s": t2 - t1, "loaded_clock": loaded_clock}))
 
 
 def kept_boxes(images: list[str], predictions: list[dict[str, Any]]) -> int:
     """How many boxes infer-result.json would hold: clipped to the image and rounded to whole
-    pixels, a box of zero width or height is dropped (an untrained model predicts such boxes)."""
+    pixels, a box of zero width or height is dropped (an untrained model predicts such boxes). A
+    rotated box is kept unclipped when it is finite (ymir_base.results.infer)."""
     from PIL import Image
 
     kept = 0
@@ -127,6 +151,16 @@ def kept_boxes(images: list[str], predictions: list[dict[str, Any]]) -> int:
     return kept
 
 
+def template_value(image: str, task: str, key: str) -> Any:
+    """A key of the image's ``img-man/<task>-template.yaml`` (None when absent)."""
+    import yaml
+
+    from ymir_base.engine.registry import backend_class
+
+    template = backend_class(image).img_man_dir / f"{task}-template.yaml"
+    return (yaml.safe_load(template.read_text()) or {}).get(key)
+
+
 def boxes_per_image(infer_result: Path) -> float:
     det = json.loads(infer_result.read_text())["detection"]
     return sum(len(v["boxes"]) for v in det.values()) / max(1, len(det))
@@ -135,18 +169,24 @@ def boxes_per_image(infer_result: Path) -> float:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image", default="mmdet", choices=sorted(DEFAULT_MODEL))
-    parser.add_argument("--model", help="mmdet: yolox_tiny|yolox_s|...; mmyolo: a model_name (default: "
-                                        "yolox_tiny / yolov8_n)")
+    parser.add_argument("--model", help="mmdet: yolox_tiny|yolox_s|...; mmyolo, mmrotate: a model_name (default: "
+                                        "yolox_tiny / yolov8_n / rotated_rtmdet_tiny)")
     parser.add_argument("--images", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--batch", type=int, nargs="+", default=[8, 1],
                         help="our samples_per_gpu values; the first one also runs the mining rows")
     parser.add_argument("--workers", type=int, default=4, help="our workers_per_gpu (image reading threads)")
     parser.add_argument("--conf", type=float, default=0.2, help="score threshold of the infer comparison")
+    parser.add_argument("--mining-conf", type=float, default=0.001,
+                        help="score threshold of the mining rows and their infer baseline (the templates' "
+                             "mining default is 0.1; rotated NMS at 0.001 costs seconds per image on a CPU)")
     parser.add_argument("--threads", type=int, default=0,
                         help="OMP_NUM_THREADS / MKL_NUM_THREADS of every command (0: torch's default, one per "
                              "core); 1 keeps the numbers steady on a small machine other jobs share")
     parser.add_argument("--train-epochs", type=int, default=1)
+    parser.add_argument("--train-set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="more training config keys of the model package's run, e.g. "
+                             "'cfg_options=optim_wrapper.optimizer.lr=0.004' (a model that predicts boxes)")
     parser.add_argument("--package", help="use this model package folder (best.pth + config.py) instead of "
                                           "training one")
     parser.add_argument("--out", help="work folder (default: bench-out/openmmlab-IMAGE-MODEL)")
@@ -158,6 +198,7 @@ def main() -> None:
         inferencer_child(sys.argv[2:])
         return
     args = parse_args()
+    mining_conf = args.mining_conf
     model = args.model or DEFAULT_MODEL[args.image]
     scope = args.image
     if args.threads:
@@ -180,12 +221,17 @@ def main() -> None:
         for name, data in given.items():
             (package / name).write_bytes(data)
     else:
-        package = train_package(args.image, model, work, args.train_epochs)
+        package = train_package(args.image, model, work, args.train_epochs,
+                                dict(item.split("=", 1) for item in args.train_set))
     size = test_size(load_config(package / "config.py"))
     print(f"model package {package} ({time.perf_counter() - start:.0f} s), inference size {size}", flush=True)
 
     common = {"workers_per_gpu": args.workers, "img_size": 0}
-    folders = {task: generate(work / f"in-{task}", task=task, object_type="detection", fmt="ark",
+    # an image whose infer and mining templates set the NMS IoU (mmrotate: the seed's 0.65, not the
+    # DOTA config's 0.1) hands the same value to the reference
+    iou = template_value(args.image, "infer", "iou_threshold")
+    folders = {task: generate(work / f"in-{task}", task=task, object_type=OBJECT_TYPE.get(args.image, "detection"),
+                              fmt="ark",
                               images=args.images, seed=7, size=(640, 480), models={"best": package},
                               extra_config=common)
                for task in ("infer", "mining")}  # same seed: the same images
@@ -216,7 +262,8 @@ def main() -> None:
     def reference(key: str, conf: float) -> Timing:
         result = work / "inferencer.json"
         wall, cpu, end_clock, _ = run_timed([sys.executable, str(Path(__file__).resolve()), "_inferencer",
-                                             str(package), scope, str(conf), str(image_list), str(result)])
+                                             str(package), scope, str(conf), str(iou or ""), str(image_list),
+                                             str(result)])
         child = json.loads(result.read_text())
         child_results.append({"key": key, **child})
         n = max(1, child["images"])
@@ -233,13 +280,13 @@ def main() -> None:
                                    lambda b=b: ours(f"infer b{b}", "infer", args.conf, b))
     commands["inferencer"] = (f"DetInferencer (reference, batch 1, conf {args.conf})", "inferencer",
                               lambda: reference("inferencer", args.conf))
-    commands["baseline"] = (f"infer (ours, batch {base_batch}, conf {MINING_CONF}; mining baseline)",
-                            "inferencer low", lambda: ours("baseline", "infer", MINING_CONF, base_batch))
-    commands["inferencer low"] = (f"DetInferencer (reference, batch 1, conf {MINING_CONF})", "inferencer low",
-                                  lambda: reference("inferencer low", MINING_CONF))
+    commands["baseline"] = (f"infer (ours, batch {base_batch}, conf {mining_conf}; mining baseline)",
+                            "inferencer low", lambda: ours("baseline", "infer", mining_conf, base_batch))
+    commands["inferencer low"] = (f"DetInferencer (reference, batch 1, conf {mining_conf})", "inferencer low",
+                                  lambda: reference("inferencer low", mining_conf))
     for algorithm in ALGORITHMS:
-        commands[algorithm] = (f"mining {algorithm} (batch {base_batch}, conf {MINING_CONF})", "baseline",
-                               lambda a=algorithm: ours(f"mining {a}", "mining", MINING_CONF, base_batch, a))
+        commands[algorithm] = (f"mining {algorithm} (batch {base_batch}, conf {mining_conf})", "baseline",
+                               lambda a=algorithm: ours(f"mining {a}", "mining", mining_conf, base_batch, a))
     timings: dict[str, list[Timing]] = {k: [] for k in commands}
     loads: list[float] = []
     for r in range(args.repeat):
@@ -259,6 +306,7 @@ def main() -> None:
         return f"{a / b:.2f}" if a is not None and b else "-"
 
     print(f"\n{args.image} {model}: {args.images} images 640x480, inference at {size} px (the config's size), "
+          f"NMS IoU {iou or 'of the config'} on both sides, "
           f"CPU ({os.cpu_count()} cores, torch threads {threads}), our workers_per_gpu {args.workers}, "
           f"median of {args.repeat}; whole commands on both sides (process start, imports, model load, "
           f"inference, results); load average during the runs {min(loads):.1f}-{max(loads):.1f}\n")
@@ -271,14 +319,14 @@ def main() -> None:
         print(f"| {label} | {wall:.2f} | {ratio(wall, med(against, 'wall'))} | {shown_after} | "
               f"{ratio(after, med(against, 'after_load'))} | {cpu:.2f} | {per_image} |")
     print(f"\nratio: our infer rows vs DetInferencer at the same conf; mining rows vs our infer at conf "
-          f"{MINING_CONF} (mining baseline). after model load: from our predictor's 'loaded' log line, or "
+          f"{mining_conf} (mining baseline). after model load: from our predictor's 'loaded' log line, or "
           "the DetInferencer object's construction, to the command's end. boxes/image: as "
           "infer-result.json holds them (a box of zero size after clipping to the image is dropped; "
           f"DetInferencer returned {boxes['inferencer raw']:.1f} at conf {args.conf} and "
-          f"{boxes['inferencer low raw']:.1f} at conf {MINING_CONF} before that)")
+          f"{boxes['inferencer low raw']:.1f} at conf {mining_conf} before that)")
     (work / "results.json").write_text(json.dumps({
         "image": args.image, "model": model, "images": args.images, "img_size": size, "conf": args.conf,
-        "mining_conf": MINING_CONF, "workers_per_gpu": args.workers, "threads": threads,
+        "mining_conf": mining_conf, "workers_per_gpu": args.workers, "threads": threads,
         "timings": {k: [vars(t) for t in v] for k, v in timings.items()}, "load_average": loads,
         "boxes_per_image": boxes, "inferencer_inside": child_results}, indent=2))
 
