@@ -32,6 +32,7 @@ BOXES = "boxes"                      # post-NMS boxes, scores, class ids
 DENSE_CLASS_PROBS = "dense_class_probs"  # per-level [A, C, h, w] probability maps (ALDD)
 AUGMENTED_PREDICT = "augmented_predict"  # predict() on arbitrary (augmented) images (CALD)
 ROTATED_BOXES = "rotated_boxes"
+SEMANTIC_PROBS = "semantic_probs"
 
 _PER_OBJECT = {"per_object": True}
 
