@@ -72,6 +72,7 @@ class SegInOneBackend(OpenMMLabBackend):
     def train(self, ctx: TaskContext, dataset: Dataset, monitor: Monitor, result: TrainingResult) -> None:
         self.ignore_blank = ignore_blank(ctx.config)
         labels.model_classes(ctx.class_names, self.ignore_blank)  # checks the class list
+        self.checkpoints_to_keep(ctx)  # checks the checkpoint options before any work
         records = [*dataset.train, *dataset.val]
         labels.check_categories([ctx.host(r.annotation) for r in records if r.annotation], ctx.class_names)
         LOG.info("unlabelled pixels: %s", "ignored (255)" if self.ignore_blank else
