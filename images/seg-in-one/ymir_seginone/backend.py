@@ -55,7 +55,7 @@ class SegInOneBackend(OpenMMLabBackend):
     img_man_dir = HERE.parent / "img-man"
     params_file = HERE / "params.yaml"
     quick_settings: ClassVar[dict[str, dict[str, Any]]] = {
-        "training": {"config_file": DEFAULT_CONFIG, "max_iters": 20, "interval": 10, "img_size": 128,
+        "training": {"config_file": DEFAULT_CONFIG, "max_iters": 10, "interval": 5, "img_size": 128,
                      "samples_per_gpu": 4, "workers_per_gpu": 0},
         "infer": dict(QUICK_PREDICT), "mining": dict(QUICK_PREDICT)}
     annotation_dir: ClassVar[str] = "semantic"
@@ -109,7 +109,7 @@ class SegInOneBackend(OpenMMLabBackend):
         if ctx.gpu_count <= 1:
             swapped = swap_sync_bn(cfg.model)
             if swapped:
-                LOG.warning("training in one process (%s): the config's %d SyncBN layer(s) are plain BN in "
+                LOG.warning("training in one process (%s): the %d SyncBN norm config(s) of the model are plain BN in "
                             "this run (SyncBN needs a distributed run)", "CPU" if not ctx.gpu_ids else "one GPU",
                             swapped)
 
