@@ -106,16 +106,6 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def mining_algorithms() -> list[str]:
-    """The image's semantic mining choices that the base registers (and that this predictor feeds)."""
-    from ymir_base.mining import ALGORITHMS
-    from ymir_base.prediction import SEMANTIC_PROBS
-    from ymir_seginone.backend import SegInOneBackend
-
-    offered = SegInOneBackend.miners_for(SegInOneBackend.served()[0])
-    return [a for a in offered if a.lower() in ALGORITHMS and ALGORITHMS[a.lower()].needs <= {SEMANTIC_PROBS}]
-
-
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_inferencer":
         inferencer_child(sys.argv[2:])
@@ -166,7 +156,9 @@ def main() -> None:
         commands[f"infer b{b}"] = (f"infer (ours, batch {b})", "inferencer",
                                    lambda b=b: ours(f"infer b{b}", "infer", b))
     commands["inferencer"] = ("MMSegInferencer (reference, batch 1)", "inferencer", reference)
-    for algorithm in mining_algorithms():
+    from ymir_seginone.backend import semantic_miners
+
+    for algorithm in semantic_miners():
         commands[algorithm] = (f"mining {algorithm} (batch {base})", f"infer b{base}",
                                lambda a=algorithm: ours(f"mining {a}", "mining", base, a))
     timings: dict[str, list[Timing]] = {k: [] for k in commands}

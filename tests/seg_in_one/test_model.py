@@ -15,14 +15,12 @@ from conftest import kill_after_stage, read_monitor
 from ymir_base.engine.registry import image_spec
 from ymir_base.engine.task import run_task
 from ymir_base.errors import ErrorCode
-from ymir_base.mining import ALGORITHMS
-from ymir_base.prediction import SEMANTIC_PROBS
 from ymir_base.protocol.context import build_context
 from ymir_base.protocol.paths import PathMapper
 from ymir_base.verify.checks import check_infer_result, check_training_result
 from ymir_openmmlab.train import build_train_config
 from ymir_seginone import labels
-from ymir_seginone.backend import SegInOneBackend
+from ymir_seginone.backend import SegInOneBackend, semantic_miners
 from ymir_seginone.models import LEGACY_NAMES, MODELS
 
 CLASSES = ["circle", "square", "triangle"]
@@ -84,9 +82,7 @@ def test_ymir_exec_verify_on_semantic_sample_data(tmp_path, monkeypatch):
     (random until the semantic miners are merged; then all of them) and mining+infer."""
     from ymir_base.verify.pipeline import verify
 
-    offered = SegInOneBackend.miners_for(SegInOneBackend.served()[0])
-    runnable = tuple(m for m in offered
-                     if m.lower() in ALGORITHMS and ALGORITHMS[m.lower()].needs <= {SEMANTIC_PROBS})
+    runnable = semantic_miners()
     assert "random" in runnable
     monkeypatch.setattr(SegInOneBackend, "miners_for", classmethod(lambda cls, kind: runnable))
     report = verify(IMAGE, tmp_path)

@@ -48,6 +48,18 @@ def ignore_blank(config: Mapping[str, Any]) -> bool:
     return any(values)
 
 
+def semantic_miners() -> tuple[str, ...]:
+    """The image's mining choices that the base can run for semantic tasks today. Until the
+    kind-aware miner registry (RSAL, RIPU, semantic entropy) is merged, that is the model-free
+    ``random`` alone; afterwards every registered semantic algorithm. For `verify` and the bench."""
+    offered = SegInOneBackend.miners_for(SegInOneBackend.served()[0])
+    try:
+        from ymir_base.mining import algorithm_names  # the kind-aware registry
+    except ImportError:
+        return tuple(m for m in offered if m.lower() == "random")
+    return tuple(m for m in offered if m.lower() in algorithm_names("semantic"))
+
+
 class SegInOneBackend(OpenMMLabBackend):
     name = "seg-in-one"
     scope = "mmseg"
