@@ -5,9 +5,9 @@ on the small sample that learned slowly (mIoU 0.00 up to iteration 75, then 0.03
 0.19 at iteration 200, img_size 256, batch 8, in a measured run). With softmax cross-entropy
 (``use_sigmoid=False``, what the HRNet configs use) at img_size 128 the measured run reached mIoU
 0.007, 0.022, 0.275, 0.471, 0.478, 0.565 at iterations 20 to 120 (48 images, a third for
-validation; about 6.5 minutes on 2 busy cores, load average 9; its mAcc 0.33 at iteration 20 is
-one class painted everywhere). The best is held to 0.35 and the first evaluation below 0.1,
-leaving room for other machines' numerics."""
+validation; the same figures in two runs; 28 s on 2 quiet cores, 6.5 minutes at load average 9;
+its mAcc 0.33 at iteration 20 is one class painted everywhere). The best is held to 0.35 and the
+first evaluation below 0.1, leaving room for other machines' numerics."""
 
 from __future__ import annotations
 
