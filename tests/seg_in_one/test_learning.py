@@ -6,10 +6,10 @@ on the small sample that learned slowly (mIoU 0.00 up to iteration 75, then 0.03
 (``use_sigmoid=False``, what the HRNet configs use) at img_size 128 on one CPU thread, the
 measured run reached mIoU 0.05, 0.28, 0.51, 0.46, 0.51, 0.54, 0.61, 0.64 at iterations 25 to 200
 (48 images, a third for validation; every class above IoU 0.56 at the end; 47 s; the same figures
-in a second run). Runs of 120
-iterations ended at 0.56 on two threads and 0.39 on one (the triangles not yet found): the
-trajectory depends on the floating-point order, hence 200 iterations and one thread. The best
-is held to 0.4 with every class found, and the first evaluation below 0.1."""
+in a second run). Runs of 120 iterations ended at 0.56 on two threads and 0.39 on one (the
+triangles not yet found): the trajectory depends on the floating-point order, hence 200
+iterations and one thread. The best is held to 0.4 with every class found, and the first
+evaluation below 0.1."""
 
 from __future__ import annotations
 
