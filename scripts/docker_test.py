@@ -224,9 +224,12 @@ def check_kill_and_resume(image: str, tag: str, object_type: int, work: Path) ->
     backend = backend_class(image)
     training = dict(backend.quick_settings.get("training", {}))
     epochs = next((key for key in training if key.endswith("epochs")), None)
-    if epochs is None:
-        return [f"{image}'s quick training settings have no epochs key to lengthen"]
-    training[epochs] = 8
+    if epochs is not None:
+        training[epochs] = 8
+    elif "max_iters" in training:  # iteration-based (seg-in-one): four evaluation periods
+        training["max_iters"] = 4 * int(training.get("interval") or training["max_iters"])
+    else:
+        return [f"{image}'s quick training settings have no epochs or max_iters key to lengthen"]
     kind = backend.kind_for(object_type)
     in_dir, out_dir = work / "in", work / "out"
     shutil.rmtree(work, ignore_errors=True)

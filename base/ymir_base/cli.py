@@ -56,13 +56,17 @@ def _summary(root: Path) -> None:
     if result.is_file():
         data = yaml.safe_load(result.read_text())
         best = data["model_stages"][data["best_stage_name"]]
+        metric = next((k for k in ("mAP", "mIoU", "maskAP") if k in data), "mAP")
         print(f"\ntraining: {len(data['model_stages'])} stage(s), best {data['best_stage_name']} "
-              f"mAP {best.get('mAP', 0):.4f} -> {result.parent}")
+              f"{metric} {best.get(metric, 0):.4f} -> {result.parent}")
     infer = root / "infer" / "out" / "infer-result.json"
     if infer.is_file():
-        det = json.loads(infer.read_text())["detection"]
-        boxes = sum(len(v["boxes"]) for v in det.values())
-        print(f"infer: {boxes} boxes on {len(det)} images -> {infer}")
+        document = json.loads(infer.read_text())
+        if "detection" in document:
+            boxes = sum(len(v["boxes"]) for v in document["detection"].values())
+            print(f"infer: {boxes} boxes on {len(document['detection'])} images -> {infer}")
+        else:  # segmentation: the COCO form of protocol §7.2.2
+            print(f"infer: {len(document['annotations'])} masks on {len(document['images'])} images -> {infer}")
     for tsv in sorted(root.glob("mining-*/out/result.tsv")):
         rows = tsv.read_text().splitlines()
         top = rows[0].split("\t") if rows else ["-", "-"]
@@ -88,7 +92,7 @@ def _cmd_templates(args: argparse.Namespace) -> int:
 
     spec = image_spec(args.image, Path(args.img_man) if args.img_man else None)
     for object_type in spec.object_types:
-        folder = f"{OBJECT_TYPE_DIRS[object_type]}/" if len(spec.object_types) > 1 else ""
+        folder = f"{OBJECT_TYPE_DIRS[object_type]}/" if spec.per_type_templates else ""
         for task in ("training", "mining", "infer"):
             print(f"# {folder}{task}-template.yaml")
             print(yaml.safe_dump(spec.defaults(task, object_type), sort_keys=False, allow_unicode=True))

@@ -12,11 +12,12 @@ from ymir_base.engine.backend import Backend, Predictor
 from ymir_base.errors import ConfigError
 from ymir_base.monitor import Monitor
 from ymir_base.protocol.context import TaskContext
-from ymir_base.results.metrics import DetectionEvaluation
 from ymir_base.results.training import TrainingResult
 
 if TYPE_CHECKING:
     from mmengine.config import Config
+
+    from ymir_openmmlab.hooks import Evaluation
 
 # tiny CPU settings for `ymir-exec verify`; a briefly trained model is unsure of everything: a low
 # threshold keeps boxes to score
@@ -74,7 +75,16 @@ class OpenMMLabBackend(Backend):
         """Image-specific changes to the training config (a run of ``total_iters`` iterations),
         before the user's options apply."""
 
-    def evaluation(self, metrics: Mapping[str, Any], class_names: Sequence[str]) -> DetectionEvaluation:
+    def checkpoints_to_keep(self, ctx: TaskContext) -> int:
+        """How many of the latest evaluated stages to keep besides ``best`` (-1: all of them)."""
+        return int(ctx.config.get("max_keep_checkpoints", 1))
+
+    def score_threshold(self, cfg: Config) -> float | None:
+        """The score threshold of result.yaml's ``evaluate_config`` (the model's test ``score_thr``);
+        None where the image's kind has none (semantic segmentation)."""
+        return float((cfg.model.get("test_cfg") or {}).get("score_thr", 0.001))
+
+    def evaluation(self, metrics: Mapping[str, Any], class_names: Sequence[str]) -> Evaluation:
         """The validation metrics of the config's evaluator as one evaluation (CocoMetric here)."""
         from ymir_openmmlab.hooks import coco_evaluation
 

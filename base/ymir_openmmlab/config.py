@@ -186,6 +186,35 @@ def set_max_epochs(cfg: Config, max_epochs: int) -> None:
         cfg["max_epochs"] = max_epochs
 
 
+def is_iter_based(cfg: Config) -> bool:
+    """Whether the config trains by iterations (``IterBasedTrainLoop``, mmseg's schedules)."""
+    loop = cfg.get("train_cfg") or {}
+    return str(loop.get("type", "")).endswith("IterBasedTrainLoop") or ("max_iters" in loop
+                                                                         and "max_epochs" not in loop)
+
+
+def set_max_iters(cfg: Config, max_iters: int) -> None:
+    """Stretch the config's iteration schedule (``by_epoch=False`` LR schedulers, e.g. mmseg's
+    PolyLR over 160k iterations) to ``max_iters``, keeping its shape."""
+    original = int(cfg.train_cfg.get("max_iters") or max_iters)
+    factor = max_iters / original
+
+    def at(iteration: int) -> int:
+        return max_iters if iteration >= original else round(iteration * factor)
+
+    schedulers = cfg.get("param_scheduler") or []
+    for sch in schedulers if isinstance(schedulers, list) else [schedulers]:
+        if sch.get("by_epoch", True):
+            continue
+        begin = at(int(sch.get("begin", 0)))
+        if "end" in sch:
+            sch["end"] = max(begin + 1, at(int(sch["end"])))
+        sch["begin"] = begin
+        if "T_max" in sch:
+            sch["T_max"] = max(1, at(int(sch["T_max"])))
+    cfg.train_cfg["max_iters"] = max_iters
+
+
 # the YOLO LR hooks' minimum warm-up (iterations), and its default in the hooks' signatures
 WARMUP_KEYS = {"YOLOv5ParamSchedulerHook": "warmup_mim_iter", "PPYOLOEParamSchedulerHook": "warmup_min_iter"}
 WARMUP_DEFAULT = 1000

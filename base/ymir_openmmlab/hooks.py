@@ -1,11 +1,12 @@
 """The MMEngine hook that reports a training run to YMIR.
 
-Every evaluation becomes a stage ``epoch_<n>`` (its weights, EMA included, and the run config),
-and the best one so far is also the stage ``best``; only the ``max_keep_checkpoints`` latest
-epoch stages are kept. A stage's ``mAP`` is the evaluator's mAP@0.5, as in every image (CocoMetric's
-``bbox_mAP_50``, or what ``OpenMMLabBackend.evaluation`` reads from another evaluator);
-mAP@[.5:.95], mAP@0.75 and the per-class AP go to tensorboard and to the stage's metrics
-attachment. Progress and NaN losses are reported after every iteration.
+Every evaluation becomes a stage ``epoch_<n>`` (``iter_<n>`` for an iteration-based run: its
+weights, EMA included, and the run config), and the best one so far is also the stage ``best``;
+only the ``keep`` latest of those stages are kept. The best is chosen by the evaluation's main
+number, result.yaml's main metric: a detection stage's ``mAP`` is the evaluator's mAP@0.5, as in
+every image (CocoMetric's ``bbox_mAP_50``, or what ``OpenMMLabBackend.evaluation`` reads from
+another evaluator), a semantic stage's ``mIoU``. The other numbers go to tensorboard and to the
+stage's metrics attachment. Progress and NaN losses are reported after every iteration.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import os
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from mmengine.hooks import Hook
 
@@ -31,6 +32,21 @@ STAGE_BEST = "best"
 CONFIG_NAME = "config.py"
 
 
+class Evaluation(Protocol):
+    """What the hook reads of one evaluation (DetectionEvaluation, SemanticEvaluation)."""
+
+    @property
+    def main(self) -> float: ...
+
+    def stage_metrics(self) -> dict[str, float]: ...
+
+    def scalars(self) -> dict[str, float]: ...
+
+    def as_dict(self) -> dict[str, Any]: ...
+
+    def describe(self) -> str: ...
+
+
 def coco_evaluation(metrics: Mapping[str, Any], class_names: Sequence[str]) -> DetectionEvaluation:
     """CocoMetric's numbers (``coco/bbox_mAP_50``, ``coco/bbox_mAP``, ``coco/bbox_mAP_75`` and, with
     ``classwise=True``, ``coco/<class>_precision``: the class's AP@[.5:.95]) as one evaluation."""
@@ -44,20 +60,26 @@ class YmirReportHook(Hook):
     priority = "LOW"  # after EMAHook has swapped the live weights back
 
     def __init__(self, monitor: Monitor, result: TrainingResult, config_file: Path, keep: int,
-                 class_names: Sequence[str], conf_thr: float = 0.001,
-                 evaluate: Callable[[Mapping[str, Any], Sequence[str]], DetectionEvaluation] = coco_evaluation):
+                 class_names: Sequence[str], conf_thr: float | None = 0.001,
+                 evaluate: Callable[[Mapping[str, Any], Sequence[str]], Evaluation] = coco_evaluation,
+                 *, by_epoch: bool = True):
+        """``conf_thr``: the score threshold of result.yaml's ``evaluate_config`` (detection; None:
+        no evaluate_config). ``by_epoch``: stages are named and reported by epoch, else by iteration."""
         self.monitor, self.result = monitor, result
         self.evaluate = evaluate
         self.config_file = Path(config_file)
         self.keep = keep
         self.class_names = list(class_names)
+        self.unit = "epoch" if by_epoch else "iter"
         best = result.stages.get(STAGE_BEST)
-        self.best_map = best.metrics.get("mAP", 0.0) if best else -1.0
+        self.best_score = best.metrics.get(result.main_metric, 0.0) if best else -1.0
         self._saving_stage = False
-        self.epoch_stages = sorted((s for s in result.stages if s.startswith("epoch_")),
-                                   key=lambda s: int(s.split("_")[1]))
+        prefix = f"{self.unit}_"
+        self.step_stages = sorted((s for s in result.stages if s.startswith(prefix) and s[len(prefix):].isdigit()),
+                                  key=lambda s: int(s[len(prefix):]))
         result.preferred_stage = STAGE_BEST
-        result.evaluate_config = evaluate_config(conf_thr)
+        if conf_thr is not None:
+            result.evaluate_config = evaluate_config(conf_thr)
 
     def after_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None) -> None:
         check_finite_loss((outputs or {}).get("loss"), runner.iter + 1, "cfg_options optim_wrapper.optimizer.lr=...")
@@ -67,21 +89,23 @@ class YmirReportHook(Hook):
         if not is_rank_zero():
             return
         evaluation = self.evaluate(metrics or {}, self.class_names)
-        epoch = int(runner.epoch)
-        runner.visualizer.add_scalars(evaluation.scalars(), step=epoch)
-        name = f"epoch_{epoch}"
+        step = int(runner.epoch if self.unit == "epoch" else runner.iter)
+        total = runner.max_epochs if self.unit == "epoch" else runner.max_iters
+        runner.visualizer.add_scalars(evaluation.scalars(), step=step)
+        name = f"{self.unit}_{step}"
         weights = self._save(runner, name)
-        stage_metrics, details = evaluation.stage_metrics(), evaluation.as_dict(epoch)
+        stage_metrics, details = evaluation.stage_metrics(), {self.unit: step, **evaluation.as_dict()}
         self.result.add_stage(name, [weights.name, CONFIG_NAME], stage_metrics, details=details)
-        self.epoch_stages = [s for s in self.epoch_stages if s != name] + [name]
-        if evaluation.map50 > self.best_map:
-            self.best_map = evaluation.map50
+        self.step_stages = [s for s in self.step_stages if s != name] + [name]
+        if evaluation.main > self.best_score:
+            self.best_score = evaluation.main
             self._copy_stage(name, weights, STAGE_BEST)
             self.result.add_stage(STAGE_BEST, [f"{STAGE_BEST}.pth", CONFIG_NAME], stage_metrics, details=details)
-        while self.keep >= 0 and len(self.epoch_stages) > self.keep:
-            self.result.remove_stage(self.epoch_stages.pop(0))
-        self.monitor.progress(0.95 * epoch / max(1, runner.max_epochs))
-        LOG.info("epoch %d: %s (best mAP@0.5 %.4f)", epoch, evaluation.describe(), self.best_map)
+        while self.keep >= 0 and len(self.step_stages) > self.keep:
+            self.result.remove_stage(self.step_stages.pop(0))
+        self.monitor.progress(0.95 * step / max(1, total))
+        LOG.info("%s %d: %s (best %s %.4f)", self.unit, step, evaluation.describe(), self.result.main_metric,
+                 self.best_score)
 
     def before_save_checkpoint(self, runner: Any, checkpoint: dict) -> None:
         if self._saving_stage:  # EMAHook put the EMA weights in state_dict: the live copy is not needed

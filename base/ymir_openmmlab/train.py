@@ -1,7 +1,8 @@
 """Training through MMEngine's Runner with the upstream config of the chosen model.
 
-The run lives in ``/out/work/mmengine``: the Runner's own checkpoint of the last epoch lets a
-run killed by YMIR resume when the same task starts again. Stages go to ``/out/models`` through
+The run lives in ``/out/work/mmengine``: the Runner's own checkpoint of the last epoch (of the
+last evaluation for an iteration-based config, e.g. mmseg's) lets a run killed by YMIR resume when
+the same task starts again. Stages go to ``/out/models`` through
 :class:`~ymir_openmmlab.hooks.YmirReportHook`.
 """
 
@@ -65,10 +66,9 @@ def train(backend: OpenMMLabBackend, ctx: TaskContext, dataset: Dataset, monitor
     from mmengine.runner import Runner
 
     runner = Runner.from_cfg(cfg)
-    keep = int(ctx.config.get("max_keep_checkpoints", 1))
-    conf_thr = float((cfg.model.get("test_cfg") or {}).get("score_thr", 0.001))
-    runner.register_hook(YmirReportHook(monitor, result, config_file, keep, ctx.class_names, conf_thr,
-                                        evaluate=backend.evaluation), priority="LOW")
+    runner.register_hook(YmirReportHook(monitor, result, config_file, backend.checkpoints_to_keep(ctx),
+                                        ctx.class_names, backend.score_threshold(cfg), evaluate=backend.evaluation,
+                                        by_epoch=not mmcfg.is_iter_based(cfg)), priority="LOW")
     runner.train()
     TaskMarker(work, FINISHED_MARKER).write(ctx.task_id)
 
@@ -92,9 +92,9 @@ def _last_good_checkpoint(work: Path) -> Path | None:
     without unpickling it (MMEngine loads it next)."""
     pointer = work / "last_checkpoint"
     listed = [Path(pointer.read_text().strip())] if pointer.is_file() else []
-    epochs = sorted(work.glob("epoch_*.pth"), key=lambda p: int(p.stem[6:]) if p.stem[6:].isdigit() else -1,
-                    reverse=True)
-    for path in dict.fromkeys(listed + epochs):
+    numbered = sorted(work.glob("epoch_*.pth"), key=_number, reverse=True) + sorted(work.glob("iter_*.pth"),
+                                                                                    key=_number, reverse=True)
+    for path in dict.fromkeys(listed + numbered):
         if not path.is_file():
             continue
         try:
@@ -105,6 +105,12 @@ def _last_good_checkpoint(work: Path) -> Path | None:
         except (OSError, zipfile.BadZipFile) as exc:  # cut short by the kill
             LOG.warning("cannot resume from %s (%s)", path, exc)
     return None
+
+
+def _number(path: Path) -> int:
+    """The epoch or iteration of a Runner checkpoint ``epoch_<n>.pth`` / ``iter_<n>.pth``."""
+    number = path.stem.rsplit("_", 1)[-1]
+    return int(number) if number.isdigit() else -1
 
 
 def build_train_config(backend: OpenMMLabBackend, ctx: TaskContext, train_json: Path, val_json: Path,
@@ -130,16 +136,26 @@ def build_train_config(backend: OpenMMLabBackend, ctx: TaskContext, train_json: 
     for loader in (cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader):
         loader.num_workers = workers
         loader.persistent_workers = workers > 0
-    cfg.train_cfg.val_interval = int(cfg_in.get("val_interval", 1))
     cfg.train_cfg.pop("dynamic_intervals", None)
-    mmcfg.set_max_epochs(cfg, int(cfg_in.get("max_epochs", cfg.train_cfg.max_epochs)))
+    if mmcfg.is_iter_based(cfg):
+        # iteration-based configs (mmseg): max_iters and the evaluation period `interval`
+        total_iters = int(cfg_in.get("max_iters", cfg.train_cfg.max_iters))
+        interval = int(cfg_in.get("interval", cfg.train_cfg.get("val_interval", total_iters)))
+        mmcfg.set_max_iters(cfg, total_iters)
+        cfg.train_cfg.val_interval = max(1, min(interval, total_iters))
+        # the Runner's own checkpoint only serves to resume a killed run: one, at every evaluation
+        checkpoint = dict(type="CheckpointHook", interval=cfg.train_cfg.val_interval, by_epoch=False,
+                          max_keep_ckpts=1, save_last=True)
+    else:
+        cfg.train_cfg.val_interval = int(cfg_in.get("val_interval", 1))
+        mmcfg.set_max_epochs(cfg, int(cfg_in.get("max_epochs", cfg.train_cfg.max_epochs)))
+        iters_per_epoch = math.ceil(train_images / (cfg.train_dataloader.batch_size * max(1, ctx.gpu_count)))
+        total_iters = iters_per_epoch * cfg.train_cfg.max_epochs
+        # the Runner's own checkpoint only serves to resume a killed run: one, every epoch
+        checkpoint = dict(type="CheckpointHook", interval=1, by_epoch=True, max_keep_ckpts=1, save_last=True)
     mmcfg.resize(cfg, int(cfg_in.get("img_size") or 0))
-    iters_per_epoch = math.ceil(train_images / (cfg.train_dataloader.batch_size * max(1, ctx.gpu_count)))
-    mmcfg.cap_warmup(cfg, iters_per_epoch * cfg.train_cfg.max_epochs)
-
-    # the Runner's own checkpoint only serves to resume a killed run: one, every epoch
-    cfg.default_hooks.checkpoint = dict(type="CheckpointHook", interval=1, by_epoch=True, max_keep_ckpts=1,
-                                        save_last=True)
+    mmcfg.cap_warmup(cfg, total_iters)
+    cfg.default_hooks.checkpoint = checkpoint
     cfg.default_hooks.logger = dict(type="LoggerHook", interval=10)
     # a fresh visualizer per run: MMEngine keeps instances by name for the whole process
     cfg.visualizer.name = f"ymir-{ctx.task_id}-{time.time_ns()}"
@@ -161,7 +177,7 @@ def build_train_config(backend: OpenMMLabBackend, ctx: TaskContext, train_json: 
     # seeded like yolov5's trainer (seed 0), so the same task trains the same model;
     # cfg_options randomness.seed=... chooses another
     cfg.randomness = dict(seed=0, deterministic=False)
-    backend.adapt_config(cfg, ctx, iters_per_epoch * cfg.train_cfg.max_epochs)
+    backend.adapt_config(cfg, ctx, total_iters)
     mmcfg.merge_options(cfg, mmcfg.parse_cfg_options(str(cfg_in.get("cfg_options") or "")))
     mmcfg.merge_options(cfg, dict(args.cfg_options), "args_options")
 

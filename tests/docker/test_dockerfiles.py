@@ -204,7 +204,7 @@ def test_title_names_the_image(path: Path) -> None:
 
 
 def test_the_images_of_the_seeds_have_dockerfiles() -> None:
-    assert {"yolov5", "mmdet", "mmyolo", "mmrotate"} <= set(image_dockerfiles())
+    assert {"yolov5", "mmdet", "mmyolo", "mmrotate", "seg-in-one"} <= set(image_dockerfiles())
 
 
 def test_base_environment() -> None:

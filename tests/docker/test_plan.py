@@ -54,7 +54,7 @@ def test_default_plan_builds_the_base_first_then_each_image() -> None:
 def test_repository_plan_lists_every_image() -> None:
     steps = plan()["steps"]
     names = [s["name"] for s in steps]
-    assert names[:4] == ["base", "yolov5", "mmdet", "mmyolo"]
+    assert names == ["base", "yolov5", "mmdet", "mmyolo", "mmrotate", "seg-in-one"]
     for step in steps[1:]:
         assert step["tags"] == [f"ymir-executor:ymir2.5.0-{step['name']}-cu128-tmi"]
         assert step["dockerfile"] == f"images/{step['name']}/Dockerfile"

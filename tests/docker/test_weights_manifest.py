@@ -42,6 +42,10 @@ SEED_MODELS = {
         "rotated_rtmdet_tiny", "rotated_rtmdet_tiny_ms", "rotated_rtmdet_s", "rotated_rtmdet_s_ms",
         "rotated_rtmdet_m", "rotated_rtmdet_m_ms",
     },
+    "seg-in-one": {
+        "fast_scnn",
+        *(f"fcn_{net}_{schedule}" for net in ("hr18s", "hr18", "hr48") for schedule in ("40k", "80k", "160k")),
+    },
 }
 YOLOV5_RELEASE = "https://github.com/ultralytics/yolov5/releases/download/v7.0/"
 # OpenMMLab images: the backend package whose MODELS names the models, and where the seed's
@@ -50,6 +54,7 @@ OPENMMLAB_IMAGES = {
     "mmdet": ("ymir_mmdet.backend", "https://download.openmmlab.com/mmdetection/v2.0/yolox/"),
     "mmyolo": ("ymir_mmyolo.backend", "https://download.openmmlab.com/mmyolo/v0/"),
     "mmrotate": ("ymir_mmrotate.backend", "https://download.openmmlab.com/mmrotate/v1.0/rotated_rtmdet/"),
+    "seg-in-one": ("ymir_seginone.models", "https://download.openmmlab.com/mmsegmentation/v0.5/"),
 }
 HASH_IN_NAME = re.compile(r"-([0-9a-f]{8})\.pth")
 

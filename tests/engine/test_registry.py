@@ -24,7 +24,8 @@ def test_every_image_with_a_folder_is_installed_as_an_entry_point():
 
 
 def test_unknown_image_names_the_installed_ones():
-    with pytest.raises(ConfigError, match=r"unknown image 'nope'; installed images: mmdet, mmrotate, mmyolo, yolov5"):
+    with pytest.raises(ConfigError,
+                       match=r"unknown image 'nope'; installed images: mmdet, mmrotate, mmyolo, seg-in-one, yolov5"):
         registry.backend_class("nope")
 
 
@@ -36,7 +37,7 @@ def test_an_entry_point_that_is_not_a_backend_is_refused(monkeypatch):
 
 
 def test_the_base_names_no_image_package():
-    pattern = re.compile(r"\bymir_(yolov5|mmdet|mmyolo|mmrotate|seg_in_one|seg)\b")
+    pattern = re.compile(r"\bymir_(yolov5|mmdet|mmyolo|mmrotate|seg_in_one|seginone|seg)\b")
     offenders = [f"{p.relative_to(REPO)}: {m.group(0)}" for p in (REPO / "base").rglob("*.py")
                  for m in pattern.finditer(p.read_text())]
     assert offenders == []

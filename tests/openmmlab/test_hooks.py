@@ -77,3 +77,25 @@ def test_nan_loss_stops_the_run(hook):
     with pytest.raises(NanError, match="iteration 1"):
         hook.after_train_iter(runner, 0, outputs={"loss": torch.tensor(float("nan"))})
     hook.after_train_iter(runner, 0, outputs={"loss": torch.tensor(1.5)})
+
+
+def test_an_iteration_run_reports_iter_stages_and_picks_the_best_by_the_kinds_main_metric(tmp_path):
+    from ymir_base.results.metrics import SemanticEvaluation
+
+    config = tmp_path / "config.py"
+    config.write_text("model = dict()\n")
+    result = TrainingResult(tmp_path / "models", object_type=3)
+    hook = YmirReportHook(Monitor(tmp_path / "monitor.txt", "t"), result, config, keep=1, class_names=CLASSES,
+                          conf_thr=None, by_epoch=False,
+                          evaluate=lambda m, names: SemanticEvaluation(miou=m["mIoU"], macc=m["mAcc"]))
+    runner = FakeRunner()
+    runner.iter = 10
+    hook.after_val_epoch(runner, {"mIoU": 0.5, "mAcc": 0.7})
+    runner.iter = 20  # a better mAcc does not make it the best: mIoU decides
+    hook.after_val_epoch(runner, {"mIoU": 0.4, "mAcc": 0.8})
+    data = yaml.safe_load((tmp_path / "models" / "result.yaml").read_text())
+    assert set(data["model_stages"]) == {"best", "iter_20"} and data["mIoU"] == 0.5
+    assert data["model_stages"]["best"]["mAcc"] == 0.7 and "evaluate_config" not in data
+    details = json.loads((tmp_path / "models/attachments/metrics/iter_20.json").read_text())
+    assert details == {"stage": "iter_20", "iter": 20, "mIoU": 0.4, "mAcc": 0.8}
+    assert runner.scalars[-1] == ({"metrics/mIoU": 0.4, "metrics/mAcc": 0.8}, 20)

@@ -218,3 +218,14 @@ def test_evaluators_give_per_class_ap(tmp_path):
     cfg = mmyolo("yolov8_n")
     mmcfg.set_evaluator(cfg.val_evaluator, tmp_path / "v.json", "bbox")
     assert cfg.val_evaluator.classwise is True and cfg.val_evaluator.ann_file == str(tmp_path / "v.json")
+
+
+def test_iteration_schedules_are_stretched_to_max_iters():
+    from ymir_seginone.models import MODELS as SEG_MODELS
+    from ymir_seginone.models import config_dir as mmseg_configs
+
+    cfg = mmcfg.load_config(mmseg_configs() / SEG_MODELS["fcn_hr18s_80k"])
+    assert mmcfg.is_iter_based(cfg) and not mmcfg.is_iter_based(yolox_tiny())
+    mmcfg.set_max_iters(cfg, 400)
+    assert cfg.train_cfg.max_iters == 400
+    assert (cfg.param_scheduler[0].begin, cfg.param_scheduler[0].end) == (0, 400)  # PolyLR over 80k iterations

@@ -131,10 +131,19 @@ class ImageSpec:
         value = self.manifest.get("object_type", 2)
         return [int(v) for v in value] if isinstance(value, list) else [int(value)]
 
+    @property
+    def per_type_templates(self) -> bool:
+        """YMIR 2.4+ reads the templates of a manifest whose object_type is a list (even of one
+        type) from one folder per type (protocol §8.2), of an int from /img-man itself."""
+        return isinstance(self.manifest.get("object_type"), list)
+
+    def template_dir(self, object_type: int) -> Path:
+        if self.per_type_templates:
+            return self.img_man_dir / OBJECT_TYPE_DIRS[object_type]
+        return self.img_man_dir
+
     def template(self, task: str, object_type: int) -> dict[str, Any]:
-        folder = self.img_man_dir
-        if len(self.object_types) > 1:
-            folder = folder / OBJECT_TYPE_DIRS[object_type]
+        folder = self.template_dir(object_type)
         path = folder / f"{task}-template.yaml"
         if not path.is_file():
             return {}

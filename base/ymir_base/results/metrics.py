@@ -1,4 +1,4 @@
-"""Detection evaluation numbers: one definition for every image.
+"""Evaluation numbers of detection and semantic segmentation: one definition for every image.
 
 A stage's ``mAP`` in result.yaml is the mAP at IoU 0.5, the threshold at which YMIR evaluates
 (``evaluate_config.iou_thr``); ``mAR`` is the recall where the evaluator gives one. Everything
@@ -63,6 +63,11 @@ class DetectionEvaluation:
             setattr(self, name, None if value is None else unit_fraction(value))
         self.per_class = {str(c): {k: _class_ap(v) for k, v in aps.items()} for c, aps in self.per_class.items()}
 
+    @property
+    def main(self) -> float:
+        """The number the best stage is chosen by (result.yaml's main metric, ``mAP``)."""
+        return self.map50
+
     def summary(self) -> dict[str, float]:
         """The overall numbers by their names in the attachment and the log."""
         named = {"mAP@0.5": self.map50, "mAP@0.5:0.95": self.map50_95, "mAP@0.75": self.map75,
@@ -104,6 +109,10 @@ class InstanceEvaluation:
     mask: DetectionEvaluation
     box: DetectionEvaluation
 
+    @property
+    def main(self) -> float:
+        return self.mask.map50
+
     def summary(self) -> dict[str, float]:
         return {**{f"mask {k}": v for k, v in self.mask.summary().items()},
                 **{f"box {k}": v for k, v in self.box.summary().items()}}
@@ -124,6 +133,55 @@ class InstanceEvaluation:
         data: dict[str, Any] = {"epoch": epoch} if epoch is not None else {}
         data.update(self.stage_metrics())
         data.update({"mask": self.mask.as_dict(), "box": self.box.as_dict()})
+        return data
+
+    def describe(self) -> str:
+        return ", ".join(f"{k} {v:.4f}" for k, v in self.summary().items())
+
+
+@dataclass
+class SemanticEvaluation:
+    """One evaluation of a semantic segmenter on the validation set, over the project's classes
+    only (a training-only background class never counts). ``miou``/``macc``: the means over the
+    classes that occur in the validation ground truth or the predictions; ``aacc``: the share of
+    labelled pixels predicted right. ``per_class``: class name -> {"IoU": ..., "Acc": ...}, None
+    where the class has no pixel to measure."""
+
+    miou: float
+    macc: float
+    aacc: float | None = None
+    per_class: dict[str, dict[str, float | None]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.miou, self.macc = unit_fraction(self.miou), unit_fraction(self.macc)
+        self.aacc = None if self.aacc is None else unit_fraction(self.aacc)
+        self.per_class = {str(c): {k: _class_ap(v) for k, v in values.items()}
+                          for c, values in self.per_class.items()}
+
+    @property
+    def main(self) -> float:
+        return self.miou
+
+    def summary(self) -> dict[str, float]:
+        named = {"mIoU": self.miou, "mAcc": self.macc, "aAcc": self.aacc}
+        return {k: v for k, v in named.items() if v is not None}
+
+    def stage_metrics(self) -> dict[str, float]:
+        """The protocol keys of a semantic stage (object type 3): ``mIoU`` and ``mAcc``."""
+        return {"mIoU": self.miou, "mAcc": self.macc}
+
+    def scalars(self) -> dict[str, float]:
+        tags = {f"metrics/{k}": v for k, v in self.summary().items()}
+        for name, values in self.per_class.items():
+            for kind, value in values.items():
+                if value is not None:
+                    tags[f"metrics/{kind}/{name}"] = value
+        return tags
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = dict(self.summary())
+        if self.per_class:
+            data["per_class"] = {c: dict(v) for c, v in self.per_class.items()}
         return data
 
     def describe(self) -> str:
