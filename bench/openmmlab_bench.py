@@ -18,35 +18,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import resource
 import shutil
-import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from timing import ENV, Commands, Rounds, Timing, loaded_pattern, run_timed, timed_with_load
 
 ROOT = Path(__file__).resolve().parents[1]
 ALGORITHMS = ("random", "entropy", "aldd", "cald")
 DEFAULT_MODEL = {"mmdet": "yolox_tiny", "mmyolo": "yolov8_n", "mmrotate": "rotated_rtmdet_tiny"}
 # the sample data's object type per image (ymir_base.sample.generator)
 OBJECT_TYPE = {"mmrotate": "rotated"}
-# the same environment for both sides; albumentations' update check would add a network wait
-ENV = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"}
-# our predictor's log line once the model is loaded (ymir_base.engine.task.setup_logging's format)
-LOADED = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO ymir_openmmlab\.predictor: loaded ", re.M)
-
-
-@dataclass
-class Timing:
-    wall: float  # seconds of the whole command
-    cpu: float  # user + system seconds of its processes
-    after_load: float | None  # seconds from "model loaded" to the command's end (None: no model)
+LOADED = loaded_pattern("ymir_openmmlab.predictor")
 
 
 def model_setting(image: str, model: str) -> dict[str, str]:
@@ -73,21 +59,6 @@ def train_package(image: str, model: str, work: Path, epochs: int, settings: dic
         sys.exit(f"training the model package failed ({proc.returncode}): {' '.join(cmd)}\n"
                  f"{proc.stdout[-4000:]}{proc.stderr[-4000:]}")
     return package
-
-
-def run_timed(cmd: list[str]) -> tuple[float, float, float, str]:
-    """Wall seconds, CPU seconds (user + system of the command's processes), the wall clock at
-    its end, and its stdout. On a shared machine the CPU seconds are the steadier of the two."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
-    elapsed = time.perf_counter() - start
-    end_clock = time.time()
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode:
-        sys.exit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stdout[-6000:]}{proc.stderr[-6000:]}")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return elapsed, cpu, end_clock, proc.stdout
 
 
 def inferencer_child(argv: list[str]) -> None:
@@ -249,15 +220,10 @@ def main() -> None:
                                                                       if algorithm else {})}
         cmd = [sys.executable, "-m", "ymir_base.cli", "run", args.image, "--in", str(folders[task]),
                "--out", str(out), *[x for k, v in sets.items() for x in ("--set", f"{k}={v}")]]
-        wall, cpu, end_clock, stdout = run_timed(cmd)
+        timing, _ = timed_with_load(cmd, LOADED)
         if task == "infer":
             boxes[key] = boxes_per_image(out / "infer-result.json")
-        loaded = LOADED.search(stdout)
-        after_load = None
-        if loaded:
-            loaded_clock = datetime.strptime(loaded.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
-            after_load = end_clock - loaded_clock
-        return Timing(wall, cpu, after_load)
+        return timing
 
     def reference(key: str, conf: float) -> Timing:
         result = work / "inferencer.json"
@@ -271,10 +237,8 @@ def main() -> None:
         boxes[f"{key} raw"] = child["boxes"] / n
         return Timing(wall, cpu, end_clock - child["loaded_clock"])
 
-    # every command once per round, in the same order, so all see the same machine state;
-    # each entry: label, the key its ratio is taken against, the command
     base_batch = args.batch[0]
-    commands: dict[str, tuple[str, str, Callable[[], Timing]]] = {}
+    commands: Commands = {}
     for b in args.batch:
         commands[f"infer b{b}"] = (f"infer (ours, batch {b}, conf {args.conf})", "inferencer",
                                    lambda b=b: ours(f"infer b{b}", "infer", args.conf, b))
@@ -287,37 +251,14 @@ def main() -> None:
     for algorithm in ALGORITHMS:
         commands[algorithm] = (f"mining {algorithm} (batch {base_batch}, conf {mining_conf})", "baseline",
                                lambda a=algorithm: ours(f"mining {a}", "mining", mining_conf, base_batch, a))
-    timings: dict[str, list[Timing]] = {k: [] for k in commands}
-    loads: list[float] = []
-    for r in range(args.repeat):
-        for key, (_, _, command) in commands.items():
-            t = command()
-            timings[key].append(t)
-            loads.append(os.getloadavg()[0])
-            after = f", {t.after_load:.1f} s after model load" if t.after_load is not None else ""
-            print(f"round {r + 1}/{args.repeat} {key}: {t.wall:.1f} s{after}, {t.cpu:.1f} CPU s, load {loads[-1]:.1f}",
-                  flush=True)
-
-    def med(key: str, field: str) -> float | None:
-        values = [getattr(t, field) for t in timings[key]]
-        return statistics.median(values) if None not in values else None
-
-    def ratio(a: float | None, b: float | None) -> str:
-        return f"{a / b:.2f}" if a is not None and b else "-"
+    rounds = Rounds(commands, args.repeat)
 
     print(f"\n{args.image} {model}: {args.images} images 640x480, inference at {size} px (the config's size), "
           f"NMS IoU {iou or 'of the config'} on both sides, "
           f"CPU ({os.cpu_count()} cores, torch threads {threads}), our workers_per_gpu {args.workers}, "
           f"median of {args.repeat}; whole commands on both sides (process start, imports, model load, "
-          f"inference, results); load average during the runs {min(loads):.1f}-{max(loads):.1f}\n")
-    print("| command | seconds | ratio | after model load (s) | ratio | CPU seconds | boxes/image |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for key, (label, against, _) in commands.items():
-        wall, after, cpu = med(key, "wall"), med(key, "after_load"), med(key, "cpu")
-        shown_after = f"{after:.2f}" if after is not None else "-"
-        per_image = f"{boxes[key]:.1f}" if key in boxes else "-"
-        print(f"| {label} | {wall:.2f} | {ratio(wall, med(against, 'wall'))} | {shown_after} | "
-              f"{ratio(after, med(against, 'after_load'))} | {cpu:.2f} | {per_image} |")
+          f"inference, results); load average during the runs {rounds.load_range()}\n")
+    print(rounds.table("boxes/image", {key: f"{value:.1f}" for key, value in boxes.items()}))
     print(f"\nratio: our infer rows vs DetInferencer at the same conf; mining rows vs our infer at conf "
           f"{mining_conf} (mining baseline). after model load: from our predictor's 'loaded' log line, or "
           "the DetInferencer object's construction, to the command's end. boxes/image: as "
@@ -327,8 +268,7 @@ def main() -> None:
     (work / "results.json").write_text(json.dumps({
         "image": args.image, "model": model, "images": args.images, "img_size": size, "conf": args.conf,
         "mining_conf": mining_conf, "workers_per_gpu": args.workers, "threads": threads,
-        "timings": {k: [vars(t) for t in v] for k, v in timings.items()}, "load_average": loads,
-        "boxes_per_image": boxes, "inferencer_inside": child_results}, indent=2))
+        **rounds.as_dict(), "boxes_per_image": boxes, "inferencer_inside": child_results}, indent=2))
 
 
 if __name__ == "__main__":

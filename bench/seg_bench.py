@@ -17,42 +17,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import resource
 import shutil
-import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
-from typing import Any
+
+from timing import ENV, Commands, Rounds, Timing, loaded_pattern, run_timed, timed_with_load
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE = "seg-in-one"
-ENV = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"}
-# our predictor's log line once the model is loaded (ymir_base.engine.task.setup_logging's format)
-LOADED = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO ymir_seginone\.predictor: loaded ", re.M)
-
-
-@dataclass
-class Timing:
-    wall: float  # seconds of the whole command
-    cpu: float  # user + system seconds of its processes
-    after_load: float | None  # seconds from "model loaded" to the command's end (None: no model)
-
-
-def run_timed(cmd: list[str]) -> tuple[float, float, float, str]:
-    """Wall seconds, CPU seconds of the command's processes, the wall clock at its end, stdout."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
-    elapsed, end_clock = time.perf_counter() - start, time.time()
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode:
-        sys.exit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stdout[-6000:]}{proc.stderr[-6000:]}")
-    return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), end_clock, proc.stdout
+LOADED = loaded_pattern("ymir_seginone.predictor")
 
 
 def train_package(model: str, img_size: int, work: Path) -> Path:
@@ -135,12 +110,9 @@ def main() -> None:
         out = work / f"out-{key.replace(' ', '-')}"
         shutil.rmtree(out, ignore_errors=True)
         sets = {"samples_per_gpu": batch, **({"mining_algorithm": algorithm} if algorithm else {})}
-        wall, cpu, end_clock, stdout = run_timed(
+        return timed_with_load(
             [sys.executable, "-m", "ymir_base.cli", "run", IMAGE, "--in", str(folders[task]), "--out", str(out),
-             *[x for k, v in sets.items() for x in ("--set", f"{k}={v}")]])
-        loaded = LOADED.search(stdout)
-        after = end_clock - datetime.strptime(loaded.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp() if loaded else None
-        return Timing(wall, cpu, after)
+             *[x for k, v in sets.items() for x in ("--set", f"{k}={v}")]], LOADED)[0]
 
     def reference() -> Timing:
         result = work / "inferencer.json"
@@ -151,7 +123,7 @@ def main() -> None:
         return Timing(wall, cpu, end_clock - child["loaded_clock"])
 
     base = args.batch[0]
-    commands: dict[str, tuple[str, str, Any]] = {}
+    commands: Commands = {}
     for b in args.batch:
         commands[f"infer b{b}"] = (f"infer (ours, batch {b})", "inferencer",
                                    lambda b=b: ours(f"infer b{b}", "infer", b))
@@ -161,39 +133,17 @@ def main() -> None:
     for algorithm in semantic_miners():
         commands[algorithm] = (f"mining {algorithm} (batch {base})", f"infer b{base}",
                                lambda a=algorithm: ours(f"mining {a}", "mining", base, a))
-    timings: dict[str, list[Timing]] = {k: [] for k in commands}
-    loads: list[float] = []
-    for r in range(args.repeat):
-        for key, (_, _, command) in commands.items():
-            t = command()
-            timings[key].append(t)
-            loads.append(os.getloadavg()[0])
-            after = f", {t.after_load:.1f} s after model load" if t.after_load is not None else ""
-            print(f"round {r + 1}/{args.repeat} {key}: {t.wall:.1f} s{after}, {t.cpu:.1f} CPU s, load {loads[-1]:.1f}",
-                  flush=True)
-
-    def med(key: str, field: str) -> float | None:
-        values = [getattr(t, field) for t in timings[key]]
-        return statistics.median(values) if None not in values else None
-
-    def ratio(a: float | None, b: float | None) -> str:
-        return f"{a / b:.2f}" if a is not None and b else "-"
+    rounds = Rounds(commands, args.repeat)
 
     print(f"\nseg-in-one {args.model}: {args.images} images 640x480, test scale long side {size}, CPU "
           f"({os.cpu_count()} cores, torch threads {args.threads or 'default'}), our workers_per_gpu {args.workers}, "
-          f"median of {args.repeat}; whole commands on both sides; load average {min(loads):.1f}-{max(loads):.1f}\n")
-    print("| command | seconds | ratio | after model load (s) | ratio | CPU seconds |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for key, (label, against, _) in commands.items():
-        wall, after, cpu = med(key, "wall"), med(key, "after_load"), med(key, "cpu")
-        print(f"| {label} | {wall:.2f} | {ratio(wall, med(against, 'wall'))} | "
-              f"{'-' if after is None else f'{after:.2f}'} | {ratio(after, med(against, 'after_load'))} | {cpu:.2f} |")
+          f"median of {args.repeat}; whole commands on both sides; load average {rounds.load_range()}\n")
+    print(rounds.table())
     print(f"\nratio: our infer rows vs MMSegInferencer; mining rows vs our infer at batch {base}. after model load: "
           "from our predictor's 'loaded' log line, or the inferencer's construction, to the command's end.")
     (work / "results.json").write_text(json.dumps({
         "model": args.model, "images": args.images, "img_size": size, "workers_per_gpu": args.workers,
-        "threads": args.threads, "timings": {k: [vars(t) for t in v] for k, v in timings.items()},
-        "load_average": loads}, indent=2))
+        "threads": args.threads, **rounds.as_dict()}, indent=2))
 
 
 if __name__ == "__main__":
