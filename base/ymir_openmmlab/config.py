@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import shlex
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -160,16 +160,7 @@ def set_max_epochs(cfg: Config, max_epochs: int) -> None:
     def at(epoch: int) -> int:
         return max_epochs if epoch >= original else round(epoch * factor)
 
-    schedulers = cfg.get("param_scheduler") or []
-    for sch in schedulers if isinstance(schedulers, list) else [schedulers]:
-        if not sch.get("by_epoch", True):
-            continue
-        begin = at(int(sch.get("begin", 0)))
-        if "end" in sch:
-            sch["end"] = max(begin + 1, at(int(sch["end"])))
-        sch["begin"] = begin
-        if "T_max" in sch:
-            sch["T_max"] = max(1, at(int(sch["T_max"])))
+    _stretch_schedulers(cfg, True, at)
     hooks = list((cfg.get("default_hooks") or {}).values()) + list(cfg.get("custom_hooks") or [])
     for hook in hooks:
         if not isinstance(hook, dict):
@@ -202,9 +193,16 @@ def set_max_iters(cfg: Config, max_iters: int) -> None:
     def at(iteration: int) -> int:
         return max_iters if iteration >= original else round(iteration * factor)
 
+    _stretch_schedulers(cfg, False, at)
+    cfg.train_cfg["max_iters"] = max_iters
+
+
+def _stretch_schedulers(cfg: Config, by_epoch: bool, at: Callable[[int], int]) -> None:
+    """Move the begin/end/T_max of the LR schedulers counted in epochs (``by_epoch``) or in
+    iterations to ``at(old)``; a scheduler keeps at least one step."""
     schedulers = cfg.get("param_scheduler") or []
     for sch in schedulers if isinstance(schedulers, list) else [schedulers]:
-        if sch.get("by_epoch", True):
+        if bool(sch.get("by_epoch", True)) != by_epoch:
             continue
         begin = at(int(sch.get("begin", 0)))
         if "end" in sch:
@@ -212,7 +210,6 @@ def set_max_iters(cfg: Config, max_iters: int) -> None:
         sch["begin"] = begin
         if "T_max" in sch:
             sch["T_max"] = max(1, at(int(sch["T_max"])))
-    cfg.train_cfg["max_iters"] = max_iters
 
 
 # the YOLO LR hooks' minimum warm-up (iterations), and its default in the hooks' signatures
