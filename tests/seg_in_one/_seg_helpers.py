@@ -9,8 +9,8 @@ from pathlib import Path
 
 import torch
 
+from ymir_base.data.convert import semantic as labels
 from ymir_openmmlab import config as mmcfg
-from ymir_seginone import labels
 from ymir_seginone.backend import fit_model_sizes, swap_sync_bn
 from ymir_seginone.models import MODELS, config_dir
 from ymir_seginone.predictor import SEMANTIC_KEY

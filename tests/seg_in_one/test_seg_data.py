@@ -12,6 +12,7 @@ import yaml
 from pycocotools import mask as mask_utils
 
 from conftest import read_monitor
+from ymir_base.data.convert import semantic as labels
 from ymir_base.data.reader import load_split
 from ymir_base.data.types import ImageRecord, ObjectAnnotation
 from ymir_base.engine.registry import image_spec
@@ -21,7 +22,6 @@ from ymir_base.protocol.context import build_context
 from ymir_base.protocol.paths import PathMapper
 from ymir_openmmlab import config as mmcfg
 from ymir_openmmlab.train import build_train_config
-from ymir_seginone import labels
 from ymir_seginone.backend import SegInOneBackend, ignore_blank
 from ymir_seginone.models import LEGACY_NAMES, MODELS, config_choices, config_dir, model_of
 

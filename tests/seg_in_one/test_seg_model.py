@@ -13,10 +13,10 @@ import yaml
 from _seg_helpers import one_thread
 
 from conftest import kill_after_stage, read_monitor
+from ymir_base.data.convert import semantic as labels
 from ymir_base.engine.task import run_task
 from ymir_base.errors import ErrorCode
 from ymir_base.verify.checks import check_infer_result, check_training_result
-from ymir_seginone import labels
 from ymir_seginone.backend import SegInOneBackend, semantic_miners
 from ymir_seginone.models import LEGACY_NAMES, MODELS
 

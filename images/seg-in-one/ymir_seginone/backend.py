@@ -2,7 +2,7 @@
 mmsegmentation's own Cityscapes configs, trained by iterations as the seed's parameters are.
 
 What differs from the detection images of the OpenMMLab layer: the object kind (semantic, type 3),
-the annotations (label-map PNGs, see labels.py), the evaluator (IoU over the project's classes,
+the annotations (label-map PNGs, see ymir_base/data/convert/semantic.py), the evaluator (IoU over the project's classes,
 see metric.py), the predictor (label maps, see predictor.py), the checkpoint options of the seed
 (``save_least_file``, ``max_keep_ckpts``) and the sizes mmseg keeps outside the pipelines.
 """
@@ -14,9 +14,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ymir_base.data.convert import semantic as labels
 from ymir_base.data.types import Dataset, ImageRecord
 from ymir_base.engine.backend import Predictor
 from ymir_base.errors import ConfigError
+from ymir_base.mining import algorithm_names
 from ymir_base.monitor import Monitor
 from ymir_base.protocol.coerce import COERCERS
 from ymir_base.protocol.context import TaskContext
@@ -24,7 +26,6 @@ from ymir_base.results.metrics import SemanticEvaluation
 from ymir_base.results.training import TrainingResult
 from ymir_openmmlab import config as mmcfg
 from ymir_openmmlab.backend import OpenMMLabBackend
-from ymir_seginone import labels
 from ymir_seginone.models import DEFAULT_CONFIG, MODELS, config_dir, model_of
 
 if TYPE_CHECKING:
@@ -49,14 +50,9 @@ def ignore_blank(config: Mapping[str, Any]) -> bool:
 
 
 def semantic_miners() -> tuple[str, ...]:
-    """The image's mining choices that the base can run for semantic tasks today. Until the
-    kind-aware miner registry (RSAL, RIPU, semantic entropy) is merged, that is the model-free
-    ``random`` alone; afterwards every registered semantic algorithm. For `verify` and the bench."""
+    """The image's mining choices that the base registers for semantic tasks (every one of them;
+    the backend contract test holds them equal). For `verify` and the bench."""
     offered = SegInOneBackend.miners_for(SegInOneBackend.served()[0])
-    try:
-        from ymir_base.mining import algorithm_names  # the kind-aware registry
-    except ImportError:
-        return tuple(m for m in offered if m.lower() == "random")
     return tuple(m for m in offered if m.lower() in algorithm_names("semantic"))
 
 

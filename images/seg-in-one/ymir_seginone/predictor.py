@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from mmengine.config import Config
 
+from ymir_base.data.convert.semantic import BLANK_CLASS
 from ymir_base.engine.backend import Predictor, model_class_names
 from ymir_base.engine.device import select_device
 from ymir_base.errors import ModelError
@@ -30,7 +31,6 @@ from ymir_base.prediction import SEMANTIC_PROBS, Prediction
 from ymir_base.protocol.context import TaskContext
 from ymir_openmmlab import config as mmcfg
 from ymir_openmmlab.predictor import model_config
-from ymir_seginone.labels import BLANK_CLASS
 
 LOG = logging.getLogger(__name__)
 MAX_PROBS_SIDE = 1024

@@ -16,7 +16,7 @@ between masks of equal pixel count the higher class index wins. The order of the
 the file never matters.
 
 The list of images and label maps is MMEngine's generic annotation format (``{"metainfo",
-"data_list"}``), read by :class:`~ymir_seginone.dataset.YmirSegDataset`.
+"data_list"}``), which an MMEngine ``BaseDataset`` subclass of the image reads.
 """
 
 from __future__ import annotations
