@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -211,10 +212,21 @@ def stage_inputs(root: Path, settings: Settings, images: Sequence[str]) -> None:
         for wheel in sorted(Path(settings.wheelhouse).rglob("*.whl")):
             _link_or_copy(wheel, inputs / "wheels" / wheel.name)
     if settings.weights == "local" and settings.weights_dir:
-        for image in images:
-            source = Path(settings.weights_dir) / image
+        folders = sorted({folder for image in images for folder in weight_folders(root, image)})
+        for folder in folders:
+            source = Path(settings.weights_dir) / folder
             if source.is_dir():
-                shutil.copytree(source, inputs / "weights" / image, copy_function=_link_or_copy)
+                shutil.copytree(source, inputs / "weights" / folder, copy_function=_link_or_copy)
+
+
+def weight_folders(root: Path, image: str) -> list[str]:
+    """The /weights/<folder>s an image bakes: one per weights manifest its Dockerfile copies
+    (seg-in-one bakes the yolov5 image's detection weights besides its own)."""
+    dockerfile = root / "images" / image / "Dockerfile"
+    if not dockerfile.is_file():
+        return [image]
+    found = re.findall(r"^COPY images/([\w.-]+)/weights\.yaml ", dockerfile.read_text(encoding="utf-8"), re.M)
+    return list(dict.fromkeys(found)) or [image]
 
 
 def _link_or_copy(source: Path | str, dest: Path | str) -> None:

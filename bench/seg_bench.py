@@ -128,7 +128,7 @@ def main() -> None:
         commands[f"infer b{b}"] = (f"infer (ours, batch {b})", "inferencer",
                                    lambda b=b: ours(f"infer b{b}", "infer", b))
     commands["inferencer"] = ("MMSegInferencer (reference, batch 1)", "inferencer", reference)
-    from ymir_seginone.backend import semantic_miners
+    from ymir_seginone.semantic import semantic_miners
 
     for algorithm in semantic_miners():
         commands[algorithm] = (f"mining {algorithm} (batch {base})", f"infer b{base}",

@@ -222,7 +222,8 @@ def check_labels(tag: str, image: str, cuda: str) -> list[str]:
 def check_kill_and_resume(image: str, tag: str, object_type: int, work: Path) -> list[str]:
     """``docker kill`` once the first stage is saved, then the same task again: it resumes."""
     backend = backend_class(image)
-    training = dict(backend.quick_settings.get("training", {}))
+    kind = backend.kind_for(object_type)
+    training = dict(backend.quick_settings_for(kind).get("training", {}))
     epochs = next((key for key in training if key.endswith("epochs")), None)
     if epochs is not None:
         training[epochs] = 8
@@ -230,7 +231,6 @@ def check_kill_and_resume(image: str, tag: str, object_type: int, work: Path) ->
         training["max_iters"] = 4 * int(training.get("interval") or training["max_iters"])
     else:
         return [f"{image}'s quick training settings have no epochs or max_iters key to lengthen"]
-    kind = backend.kind_for(object_type)
     in_dir, out_dir = work / "in", work / "out"
     shutil.rmtree(work, ignore_errors=True)
     generate(in_dir, task="training", object_type=kind.sample, fmt="coco" if kind.name in ("semantic", "instance")

@@ -28,10 +28,10 @@ Usage::
 URLs; the same hash rules apply, and a missing file fails the run.
 
 A file already in place with the right hash is kept. A download whose hash differs is deleted and
-the run fails; so does any entry with ``sha256: null`` unless ``--allow-unpinned`` is given (its
-computed hash is then printed so that it can be pinned), and so does a download whose hash does
-not start with the entry's ``sha256_prefix``. Exit status: 0 done, 1 a download or a
-hash failed, 2 the manifest is invalid or has unpinned entries.
+the run fails; so does any entry with ``sha256: null`` that is to be fetched (download or local)
+unless ``--allow-unpinned`` is given (its computed hash is then printed so that it can be pinned),
+and so does a download whose hash does not start with the entry's ``sha256_prefix``. Exit status:
+0 done, 1 a download or a hash failed, 2 the manifest is invalid or has unpinned entries to fetch.
 """
 
 from __future__ import annotations
@@ -326,7 +326,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     loose = unpinned(entries)
-    if loose and not args.allow_unpinned:
+    # --check validates, --source none fetches nothing: only a fetch must refuse unverified files
+    if loose and not args.allow_unpinned and not args.check and args.source != "none":
         names = ", ".join(entry.name for entry in loose)
         print(
             f"error: {args.manifest}: no sha256 for {names}: pin them, or build with "
@@ -337,6 +338,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.check:
         weak = prefix_only(entries)
         note = f" ({len(weak)} by sha256 prefix only, a weaker check)" if weak else ""
+        if loose:
+            note += f"; no sha256 for {', '.join(entry.name for entry in loose)}: a download refuses them " \
+                    "unless --allow-unpinned"
         print(f"{args.manifest}: {len(entries)} entries, {len(entries) - len(loose)} pinned{note}")
         return 0
     if args.source == "none":

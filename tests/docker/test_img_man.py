@@ -1,7 +1,8 @@
 """Every image's /img-man files: what YMIR reads with `docker run IMAGE cat /img-man/...`.
 
 A template must load as a flat YAML dict (YMIR's forms are key/value rows), leave out the keys the
-platform sets, and hold exactly the image's parameter schema (params.yaml) with its defaults.
+platform sets, and hold exactly the parameter schema the image serves the object type with (its
+params yaml) with its defaults.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Any
 import pytest
 import yaml
 from _docker_helpers import REPO, image_dockerfiles
+
+from ymir_base.engine.registry import backend_class
 
 TASKS = ("training", "mining", "infer")
 PLATFORM_KEYS = {"gpu_id", "task_id", "class_names", "pretrained_model_params", "model_params_path"}
@@ -49,14 +52,14 @@ def template_paths(image: str) -> dict[tuple[int, str], Path]:
     return found
 
 
-def schema(image: str) -> dict[str, dict[str, dict[str, Any]]]:
-    paths = sorted((REPO / "images" / image).glob("*/params.yaml"))
-    assert len(paths) == 1, f"expected one images/{image}/<package>/params.yaml, found {paths}"
-    return load(paths[0])
+def schema(image: str, object_type: int) -> dict[str, dict[str, dict[str, Any]]]:
+    """The parameter schema the image's backend serves this object type with."""
+    backend = backend_class(image)
+    return load(backend.params_file_for(backend.kind_for(object_type)))
 
 
 TEMPLATES = [
-    pytest.param(image, task, path, id=f"{image}-{object_type}-{task}")
+    pytest.param(image, object_type, task, path, id=f"{image}-{object_type}-{task}")
     for image in IMAGES
     for (object_type, task), path in template_paths(image).items()
 ]
@@ -74,8 +77,8 @@ def test_image_has_templates(image: str) -> None:
     assert template_paths(image), f"images/{image}/img-man has no *-template.yaml: YMIR would refuse the image"
 
 
-@pytest.mark.parametrize(("image", "task", "path"), TEMPLATES)
-def test_template_is_a_flat_dict_without_platform_keys(image: str, task: str, path: Path) -> None:
+@pytest.mark.parametrize(("image", "object_type", "task", "path"), TEMPLATES)
+def test_template_is_a_flat_dict_without_platform_keys(image: str, object_type: int, task: str, path: Path) -> None:
     template = load(path)
     assert isinstance(template, dict) and template
     nested = {key: value for key, value in template.items() if isinstance(value, dict | list)}
@@ -83,10 +86,10 @@ def test_template_is_a_flat_dict_without_platform_keys(image: str, task: str, pa
     assert not PLATFORM_KEYS & set(template), f"platform keys belong to YMIR: {PLATFORM_KEYS & set(template)}"
 
 
-@pytest.mark.parametrize(("image", "task", "path"), TEMPLATES)
-def test_template_matches_the_parameter_schema(image: str, task: str, path: Path) -> None:
+@pytest.mark.parametrize(("image", "object_type", "task", "path"), TEMPLATES)
+def test_template_matches_the_parameter_schema(image: str, object_type: int, task: str, path: Path) -> None:
     template = load(path)
-    specs = schema(image)[task]
+    specs = schema(image, object_type)[task]
     assert set(template) == set(specs) - PLATFORM_KEYS
     defaults = {key: spec["default"] for key, spec in specs.items() if key in template}
     wrong = {key: (template[key], default) for key, default in defaults.items() if template[key] != default}
@@ -97,5 +100,12 @@ def test_template_matches_the_parameter_schema(image: str, task: str, path: Path
 
 @pytest.mark.parametrize("image", IMAGES)
 def test_every_schema_task_has_a_template(image: str) -> None:
-    tasks = {task for (_, task) in template_paths(image)}
-    assert {task for task in TASKS if schema(image).get(task)} == tasks
+    found = template_paths(image)
+    for object_type in object_types(image):
+        tasks = {task for (typ, task) in found if typ == object_type}
+        assert {task for task in TASKS if schema(image, object_type).get(task)} == tasks, object_type
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_manifest_lists_the_object_types_the_backend_serves(image: str) -> None:
+    assert sorted(object_types(image)) == sorted(k.object_type for k in backend_class(image).served())

@@ -303,3 +303,22 @@ def test_inputs_are_staged_for_the_throw_away_stages_only(tmp_path: Path) -> Non
     build.stage_inputs(root, build.settings_from(build.parse_args([]), root), ["yolov5"])
     assert [sorted(p.name for p in (inputs / name).iterdir()) for name in ("ca", "wheels", "weights")] == [
         ["README.md"], [], []]
+
+
+def test_local_weights_stage_every_folder_an_image_bakes(tmp_path: Path) -> None:
+    # seg-in-one bakes the yolov5 image's detection weights besides its own: both are staged
+    assert build.weight_folders(REPO, "seg-in-one") == ["seg-in-one", "yolov5"]
+    assert build.weight_folders(REPO, "mmdet") == ["mmdet"]
+    root = tmp_path / "repo"
+    (root / "images" / "seg-in-one").mkdir(parents=True)
+    (root / "images" / "seg-in-one" / "Dockerfile").write_text(
+        (REPO / "images" / "seg-in-one" / "Dockerfile").read_text())
+    (root / "pyproject.toml").write_text((REPO / "pyproject.toml").read_text())
+    for folder in ("seg-in-one", "yolov5", "mmdet"):
+        (tmp_path / "weights" / folder).mkdir(parents=True)
+        (tmp_path / "weights" / folder / "w.pt").write_text(folder)
+    argv = ["--weights", "local", "--weights-dir", str(tmp_path / "weights"), "--only", "seg-in-one"]
+    build.stage_inputs(root, build.settings_from(build.parse_args(argv), root), ["seg-in-one"])
+    staged = root / "build-inputs" / "weights"
+    assert sorted(p.relative_to(staged).as_posix() for p in staged.rglob("*.pt")) == [
+        "seg-in-one/w.pt", "yolov5/w.pt"]

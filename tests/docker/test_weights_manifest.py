@@ -20,6 +20,8 @@ import pytest
 import yaml
 from _docker_helpers import REPO, fetch_weights_module, image_dockerfiles, parse_dockerfile
 
+from ymir_base.engine.registry import backend_class
+
 fw = fetch_weights_module()
 IMAGES = list(image_dockerfiles())
 # The models of each image's seed table (shared/seeds/<image>.md), which the image must bake in.
@@ -43,6 +45,7 @@ SEED_MODELS = {
         "rotated_rtmdet_m", "rotated_rtmdet_m_ms",
     },
     "seg-in-one": {
+        *(f"yolov5{m}-seg" for m in "nsmlx"),
         "fast_scnn",
         *(f"fcn_{net}_{schedule}" for net in ("hr18s", "hr18", "hr48") for schedule in ("40k", "80k", "160k")),
     },
@@ -64,10 +67,22 @@ def manifest_path(image: str) -> Path:
 
 
 def offered_models(image: str) -> set[str]:
-    """The model choices of the image's training schema (params.yaml), if it has one."""
-    (params,) = (REPO / "images" / image).glob("*/params.yaml")
-    model = yaml.safe_load(params.read_text(encoding="utf-8")).get("training", {}).get("model", {})
-    return set(model.get("choices", []))
+    """The ``model`` choices of the training schemas of the kinds whose weights the image bakes
+    under its own name (not those of a backend with a ``weights_folder`` of another image)."""
+    backend = backend_class(image)
+    offered: set[str] = set()
+    for kind in backend.served():
+        part = backend.part_class(kind) if hasattr(backend, "part_class") else backend
+        if part.weights_folder not in (None, image):
+            continue
+        params = yaml.safe_load(backend.params_file_for(kind).read_text(encoding="utf-8"))
+        offered |= set(params.get("training", {}).get("model", {}).get("choices", []))
+    return offered
+
+
+def openmmlab_entries(image: str) -> list[Any]:
+    """The entries of OpenMMLab checkpoints (seg-in-one also bakes YOLOv5-seg release assets)."""
+    return [item for item in fw.load_manifest(manifest_path(image)) if "download.openmmlab.com" in item.url]
 
 
 def write_manifest(path: Path, entries: list[dict[str, Any]]) -> Path:
@@ -105,8 +120,35 @@ def test_manifest_covers_every_model_of_the_image(image: str) -> None:
     names = {item.name for item in fw.load_manifest(manifest_path(image))}
     assert SEED_MODELS.get(image, set()) <= names
     offered = offered_models(image)
-    if offered:
-        assert names == offered, f"baked {sorted(names)} but the image offers {sorted(offered)}"
+    assert offered <= names, f"baked {sorted(names)} but the image offers {sorted(offered)}"
+    others = names - offered  # the OpenMMLab models, named by the backend's MODELS, not a `model` choice
+    if image in OPENMMLAB_IMAGES:
+        others -= set(importlib.import_module(OPENMMLAB_IMAGES[image][0]).MODELS)
+    assert not others, f"baked {sorted(others)}, which the image does not offer"
+
+
+def test_seg_in_one_detection_uses_the_yolov5_manifest() -> None:
+    # the Dockerfile bakes images/yolov5/weights.yaml at /weights/yolov5, where its detection looks
+    from ymir_base.tasks import kind_named
+
+    backend = backend_class("seg-in-one")
+    detection = backend.part_class(kind_named("detection"))
+    assert detection.weights_dir().name == "yolov5"
+    params = yaml.safe_load(backend.params_file_for(kind_named("detection")).read_text(encoding="utf-8"))
+    baked = {item.name for item in fw.load_manifest(manifest_path("yolov5"))}
+    assert set(params["training"]["model"]["choices"]) == baked
+
+
+def test_seg_in_one_instance_weights_are_the_v7_release() -> None:
+    seg = [item for item in fw.load_manifest(manifest_path("seg-in-one")) if item.url.startswith(YOLOV5_RELEASE)]
+    assert {item.name for item in seg} == {f"yolov5{m}-seg" for m in "nsmlx"}
+    for item in seg:
+        assert item.url == f"{YOLOV5_RELEASE}{item.name}.pt"
+        assert str(item.path) == f"/weights/seg-in-one/{item.name}.pt"
+    # the manifest's header says why some have no sha256; everything else is pinned
+    loose = {item.name for item in fw.unpinned(fw.load_manifest(manifest_path("seg-in-one")))}
+    assert loose <= {item.name for item in seg} and "yolov5n-seg" not in loose
+    assert "No published hash" in manifest_path("seg-in-one").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("image", IMAGES)
@@ -140,7 +182,7 @@ def test_yolov5_weights_are_the_v7_release_and_all_pinned() -> None:
 def test_openmmlab_weights_are_models_of_the_backend(image: str) -> None:
     module, _ = OPENMMLAB_IMAGES[image]
     models = importlib.import_module(module).MODELS
-    for item in fw.load_manifest(manifest_path(image)):
+    for item in openmmlab_entries(image):
         assert item.name in models, f"{item.name} is not a model of {module}: {sorted(models)}"
         # where Backend.starting_weights looks: /weights/<image>/<model key>.pth
         assert str(item.path) == f"/weights/{image}/{item.name}.pth"
@@ -149,8 +191,8 @@ def test_openmmlab_weights_are_models_of_the_backend(image: str) -> None:
 @pytest.mark.parametrize("image", sorted(OPENMMLAB_IMAGES))
 def test_openmmlab_weights_are_pinned_by_the_hash_in_their_file_name(image: str) -> None:
     _, server = OPENMMLAB_IMAGES[image]
-    entries = fw.load_manifest(manifest_path(image))
-    assert not fw.unpinned(entries)
+    entries = openmmlab_entries(image)
+    assert entries and not fw.unpinned(entries)
     for item in entries:
         assert item.url.startswith(server), item.url
         file_name = item.url.rsplit("/", 1)[-1]
@@ -239,9 +281,12 @@ def test_duplicates_and_empty_manifests_are_reported() -> None:
 def test_unpinned_entries_refuse_to_build_without_the_flag(tmp_path: Path,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     manifest = write_manifest(tmp_path / "w.yaml", [entry(sha256=None)])
-    assert fw.main([str(manifest), "--check"]) == 2
+    assert fw.main([str(manifest)]) == 2  # refused before anything is fetched
     assert "ALLOW_UNPINNED_WEIGHTS=1" in capsys.readouterr().err
-    assert fw.main([str(manifest), "--check", "--allow-unpinned"]) == 0
+    # validating, or baking nothing, fetches no unverified file; --check names the unpinned ones
+    assert fw.main([str(manifest), "--check"]) == 0
+    assert "no sha256 for w" in capsys.readouterr().out
+    assert fw.main([str(manifest), "--source", "none", "--root", str(tmp_path)]) == 0
 
 
 def test_invalid_manifest_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

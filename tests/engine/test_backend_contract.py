@@ -20,11 +20,14 @@ from ymir_base.protocol.paths import PathMapper
 @pytest.mark.parametrize("image", images())
 def test_mining_algorithms_are_the_params_yaml_choices(image):
     cls = backend_class(image)
-    spec = ParamSchema.load(cls.params_file).for_task("mining")["mining_algorithm"]
-    assert cls.mining_algorithms == tuple(spec.choices)
-    for kind in cls.served():  # every choice the UI offers runs for every kind the image serves
+    for kind in cls.served():
+        spec = ParamSchema.load(cls.params_file_for(kind)).for_task("mining")["mining_algorithm"]
+        assert cls.miners_for(kind) == tuple(spec.choices)
+        # every choice the UI offers runs for the kind it is offered for
         assert {c.lower() for c in cls.miners_for(kind)} <= algorithm_names(kind.name)
-    assert spec.default in spec.choices
+        assert spec.default in spec.choices
+    if len(cls.served()) == 1:
+        assert cls.mining_algorithms == cls.miners_for(cls.served()[0])
 
 
 def test_a_backend_cannot_keep_a_second_list(tmp_path):

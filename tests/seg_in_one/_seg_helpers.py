@@ -11,9 +11,9 @@ import torch
 
 from ymir_base.data.convert import semantic as labels
 from ymir_openmmlab import config as mmcfg
-from ymir_seginone.backend import fit_model_sizes, swap_sync_bn
 from ymir_seginone.models import MODELS, config_dir
 from ymir_seginone.predictor import SEMANTIC_KEY
+from ymir_seginone.semantic import fit_model_sizes, swap_sync_bn
 
 CLASSES = ["circle", "square", "triangle"]
 

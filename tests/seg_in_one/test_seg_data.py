@@ -22,8 +22,8 @@ from ymir_base.protocol.context import build_context
 from ymir_base.protocol.paths import PathMapper
 from ymir_openmmlab import config as mmcfg
 from ymir_openmmlab.train import build_train_config
-from ymir_seginone.backend import SegInOneBackend, ignore_blank
 from ymir_seginone.models import LEGACY_NAMES, MODELS, config_choices, config_dir, model_of
+from ymir_seginone.semantic import SemanticBackend, ignore_blank
 
 CLASSES = ["circle", "square", "triangle"]
 IMAGE = "seg-in-one"
@@ -108,7 +108,7 @@ def test_label_maps_round_trip_through_mmsegs_dataset_and_annotation_loading(tmp
     from mmseg.registry import DATASETS
 
     in_dir, records = _records(tmp_path)
-    backend = SegInOneBackend()
+    backend = SemanticBackend()
     ann = tmp_path / "val.json"
     backend.write_annotations(records, CLASSES, ann)
     cfg = mmcfg.load_config(config_dir() / MODELS["fast_scnn"])
@@ -212,18 +212,13 @@ def test_bad_options_fail_with_their_code(sample, task, overrides, code, message
            if task == "training" else overrides)
 
 
-def test_object_detection_tasks_are_refused(sample):
-    in_dir, out_dir = sample("training", "ark")
-    _fails(in_dir, out_dir, ErrorCode.OBJECT_TYPE, "object_type': 2 is not supported")
-
-
 # ---- options ------------------------------------------------------------------------------------
 def test_every_config_name_selects_a_seed_model_with_an_upstream_config():
     assert len(MODELS) == 10 and set(MODELS) == set(LEGACY_NAMES)
     assert all((config_dir() / path).is_file() for path in MODELS.values())
     for key in MODELS:
         assert model_of(f"configs/{MODELS[key]}") == key == model_of(f"configs/{LEGACY_NAMES[key]}")
-    schema = yaml.safe_load(SegInOneBackend.params_file.read_text())
+    schema = yaml.safe_load(SemanticBackend.params_file.read_text())
     assert schema["training"]["config_file"]["choices"] == config_choices()
     assert model_of(schema["training"]["config_file"]["default"]) == "fast_scnn"
 
@@ -248,13 +243,13 @@ def _context(tmp_path, **config):
     ({"save_least_file": True, "max_keep_ckpts": 3}, 1),
 ])
 def test_save_least_file_and_max_keep_ckpts(tmp_path, config, keep):
-    assert SegInOneBackend().checkpoints_to_keep(_context(tmp_path, **config)) == keep
+    assert SemanticBackend().checkpoints_to_keep(_context(tmp_path, **config)) == keep
 
 
 def test_the_run_config_trains_by_iterations_on_our_label_maps(tmp_path, caplog):
     ctx = _context(tmp_path, max_iters=300, interval=50, img_size=256, samples_per_gpu=3,
                    config_file=f"configs/{LEGACY_NAMES['fcn_hr18s_40k']}")
-    backend = SegInOneBackend()
+    backend = SemanticBackend()
     work = tmp_path / "work"
     with caplog.at_level(logging.WARNING):
         cfg = build_train_config(backend, ctx, work / "train.json", work / "val.json", work, train_images=6)
@@ -281,12 +276,12 @@ def test_slide_inference_sizes_follow_the_crop(tmp_path):
     cfg = mmcfg.load_config(config_dir() / MODELS["fast_scnn"])
     cfg.model.test_cfg = dict(mode="slide", crop_size=(512, 1024), stride=(256, 512))
     mmcfg.resize(cfg, 512)
-    SegInOneBackend().adapt_config(cfg, ctx, 100)
+    SemanticBackend().adapt_config(cfg, ctx, 100)
     assert tuple(cfg.model.test_cfg.crop_size) == (128, 256) and tuple(cfg.model.test_cfg.stride) == (64, 128)
 
 
 def test_templates_are_read_from_the_semantic_folder(tmp_path):
     spec = image_spec(IMAGE)
-    assert spec.object_types == [3] and spec.per_type_templates
+    assert spec.object_types == [2, 3, 4] and spec.per_type_templates
     assert spec.template_dir(3).name == "semantic-seg"
     assert spec.template("training", 3)["config_file"] == "configs/fastscnn/fast_scnn_lr0.12_8x4_160k_cityscapes.py"

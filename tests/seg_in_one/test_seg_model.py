@@ -17,8 +17,8 @@ from ymir_base.data.convert import semantic as labels
 from ymir_base.engine.task import run_task
 from ymir_base.errors import ErrorCode
 from ymir_base.verify.checks import check_infer_result, check_training_result
-from ymir_seginone.backend import SegInOneBackend, semantic_miners
 from ymir_seginone.models import LEGACY_NAMES, MODELS
+from ymir_seginone.semantic import semantic_miners
 
 CLASSES = ["circle", "square", "triangle"]
 IMAGE = "seg-in-one"
@@ -51,19 +51,18 @@ def test_every_seed_model_trains_a_step_and_predicts(sample, model):
 
 
 @pytest.mark.slow
-def test_ymir_exec_verify_on_semantic_sample_data(tmp_path, monkeypatch):
-    """Training, infer, mining with each of the image's algorithms that the base registers today
-    (random until the semantic miners are merged; then all of them) and mining+infer."""
+def test_ymir_exec_verify_on_semantic_sample_data(tmp_path):
+    """Training, infer, mining with each of the image's semantic algorithms (every one is
+    registered in the base for semantic tasks) and mining+infer."""
     from ymir_base.verify.pipeline import verify
 
-    runnable = semantic_miners()
-    assert "random" in runnable
-    monkeypatch.setattr(SegInOneBackend, "miners_for", classmethod(lambda cls, kind: runnable))
-    report = verify(IMAGE, tmp_path)
+    assert set(semantic_miners()) == {"RSAL", "RIPU", "entropy", "random"}
+    report = verify(IMAGE, tmp_path, object_type=3)
     failed = [(name, detail) for ok, name, detail in report.lines if not ok]
     assert not failed
     names = [name for _, name, _ in report.lines]
-    assert {"training: result.yaml and model files", "infer: infer-result.json", "mining-random: result.tsv",
+    assert {"training: result.yaml and model files", "infer: infer-result.json", "mining-RSAL: result.tsv",
+            "mining-random: result.tsv",
             "mining+infer: result.tsv", "mining+infer: infer-result.json"} <= set(names)
     result = yaml.safe_load((tmp_path / "training/out/models/result.yaml").read_text())
     assert set(result["model_stages"]) == {"best", "iter_10"}  # save_least_file: the best and the last

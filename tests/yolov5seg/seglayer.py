@@ -11,7 +11,6 @@ import torch
 import yaml
 
 from ymir_base.engine import predict
-from ymir_base.engine.backend import Backend, Predictor
 from ymir_base.engine.task import _train
 from ymir_base.monitor import Monitor
 from ymir_base.protocol.context import ImageSpec, TaskContext, build_context
@@ -19,29 +18,18 @@ from ymir_base.protocol.params import ParamSchema
 from ymir_base.protocol.paths import PathMapper
 from ymir_base.results.training import TrainingResult
 from ymir_base.sample.generator import generate
+from ymir_yolov5lib.backends import Yolov5SegBackend
 
 HERE = Path(__file__).resolve().parent
 CLASSES = ["circle", "square", "triangle"]
 TINY = {"model": "yolov5n-seg", "epochs": 1, "img_size": 64, "batch_size_per_gpu": 4, "num_workers_per_gpu": 0}
 
 
-class SegLayerBackend(Backend):
-    """What a seg-in-one backend does for object type 4: hand over to the layer."""
+class SegLayerBackend(Yolov5SegBackend):
+    """The layer's instance backend without an image (seg-in-one's object type 4 is this)."""
 
     name = "yolov5seg-layer"
-    kinds = ("instance",)
     img_man_dir = HERE
-    params_file = HERE / "params-instance.yaml"
-
-    def train(self, ctx: TaskContext, dataset, monitor: Monitor, result: TrainingResult) -> None:
-        from ymir_yolov5lib import segment_train
-
-        segment_train.train(self, ctx, dataset, monitor, result)
-
-    def predictor(self, ctx: TaskContext) -> Predictor:
-        from ymir_yolov5lib.segment_predictor import Yolov5SegPredictor
-
-        return Yolov5SegPredictor.from_context(ctx)
 
 
 def make_context(in_dir: Path, out_dir: Path, overrides: dict | None = None) -> TaskContext:

@@ -102,6 +102,11 @@ class Backend(ABC):
         return cls.params_file
 
     @classmethod
+    def quick_settings_for(cls, kind: ObjectKind) -> dict[str, dict[str, Any]]:
+        """The ``quick_settings`` of one kind (an image serving several kinds overrides this)."""
+        return cls.quick_settings
+
+    @classmethod
     def miners_for(cls, kind: ObjectKind) -> tuple[str, ...]:
         """The mining algorithms offered for one kind: the choices of its params.yaml."""
         return mining_algorithms_of(cls.params_file_for(kind))
@@ -110,11 +115,15 @@ class Backend(ABC):
     def train(self, ctx: TaskContext, dataset: Dataset, monitor: Monitor, result: TrainingResult) -> None:
         """Train, adding a stage to ``result`` after every evaluation."""
 
+    # the folder of /weights this backend's baked weights are in: the image's own unless it bakes
+    # another image's manifest too (seg-in-one's detection has the yolov5 image's weights)
+    weights_folder: ClassVar[str | None] = None
+
     @classmethod
     def weights_dir(cls) -> Path:
         """Where the image bakes its pretrained weights: ``/weights/<image>`` (``YMIR_WEIGHTS_DIR``
         replaces ``/weights``)."""
-        return Path(os.environ.get("YMIR_WEIGHTS_DIR", "/weights")) / cls.name
+        return Path(os.environ.get("YMIR_WEIGHTS_DIR", "/weights")) / (cls.weights_folder or cls.name)
 
     def starting_weights(self, ctx: TaskContext, model: str, suffix: str) -> Path | None:
         """The user's pretrained model (``pretrained_model_params``) > the weights baked in the

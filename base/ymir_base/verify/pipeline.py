@@ -67,7 +67,7 @@ def verify(image: str, work_dir: Path | None = None, *, gpu_id: str = "", images
     kind = backend.kind_for(object_type) if object_type is not None else backend.served()[0]
     if kind.name in ("semantic", "instance"):
         fmt = "coco"
-    quick = backend.quick_settings if settings is None else settings
+    quick = backend.quick_settings_for(kind) if settings is None else settings
     root = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix=f"ymir-verify-{image}-"))
     report = Report()
     platform = {"gpu_id": gpu_id, "gpu_count": len([g for g in gpu_id.split(",") if g])}

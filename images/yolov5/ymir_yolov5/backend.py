@@ -1,65 +1,15 @@
-"""The yolov5 image's backend: the ``yolov5`` package (YOLOv5 v7.0 models, n/s/m/l/x and P6)."""
+"""The yolov5 image's backend: the ``yolov5`` package's detection (YOLOv5 v7.0 models, n/s/m/l/x
+and P6), as the shared YOLOv5 layer implements it."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
 
-import yaml
-
-from ymir_base.data.types import Dataset
-from ymir_base.engine.backend import Backend, Predictor
-from ymir_base.monitor import Monitor
-from ymir_base.protocol.context import TaskContext
-from ymir_base.results.training import TrainingResult
+from ymir_yolov5lib.backends import Yolov5DetectionBackend
 
 HERE = Path(__file__).resolve().parent
 
 
-class Yolov5Backend(Backend):
+class Yolov5Backend(Yolov5DetectionBackend):
     name = "yolov5"
     img_man_dir = HERE.parent / "img-man"
-    params_file = HERE / "params.yaml"
-    quick_settings: ClassVar[dict[str, dict[str, Any]]] = {
-        "training": {"model": "yolov5n", "epochs": 2, "img_size": 128, "batch_size_per_gpu": 4,
-                     "num_workers_per_gpu": 0, "save_best_only": False, "save_period": 1},
-        # a briefly trained model is unsure of everything: a low threshold keeps boxes to score
-        "infer": {"img_size": 128, "batch_size_per_gpu": 4, "conf_thres": 0.001},
-        "mining": {"img_size": 128, "batch_size_per_gpu": 4, "conf_thres": 0.001},
-    }
-
-    @classmethod
-    def demo_settings(cls, work_dir: Path) -> dict[str, dict[str, Any]]:
-        """yolov5n from random initialisation learns the sample shapes (mAP@0.5 ~0.8) in about two
-        CPU minutes with yolov5's own low-augmentation hyper-parameters changed for a tiny set:
-        AdamW at lr0 0.004 decaying to a tenth, a one-epoch warm-up without the SGD bias boost,
-        no mosaic, milder scaling and milder saturation/brightness jitter (colour is what tells
-        the sample's classes apart). Infer and mining keep the templates' thresholds."""
-        from ymir_yolov5lib import runtime
-
-        runtime.prepare()
-        from yolov5.train import ROOT
-
-        hyp = yaml.safe_load((ROOT / "data" / "hyps" / "hyp.scratch-low.yaml").read_text())
-        hyp.update(lr0=0.004, lrf=0.1, warmup_epochs=1.0, warmup_bias_lr=0.0, mosaic=0.0, scale=0.2,
-                   hsv_s=0.2, hsv_v=0.2)
-        path = Path(work_dir) / "demo-hyp.yaml"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(hyp, sort_keys=False))
-        size = {"img_size": 128}
-        return {
-            "training": {"model": "yolov5n", "epochs": 40, **size, "batch_size_per_gpu": 4,
-                         "num_workers_per_gpu": 2, "args_options": f"--optimizer AdamW --hyp {path}"},
-            "infer": {**size, "batch_size_per_gpu": 16},
-            "mining": {**size, "batch_size_per_gpu": 16},
-        }
-
-    def train(self, ctx: TaskContext, dataset: Dataset, monitor: Monitor, result: TrainingResult) -> None:
-        from ymir_yolov5lib import train
-
-        train.train(self, ctx, dataset, monitor, result)
-
-    def predictor(self, ctx: TaskContext) -> Predictor:
-        from ymir_yolov5lib.predictor import Yolov5Predictor
-
-        return Yolov5Predictor.from_context(ctx)
