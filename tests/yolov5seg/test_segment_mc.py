@@ -91,6 +91,35 @@ def test_soft_outputs_describe_the_same_detections(checkpoint, images):
     assert agree / total > 0.95
 
 
+def test_soft_outputs_are_the_surviving_anchors_own(checkpoint, images):
+    """Each detection's class_probs and mask_probs are those of the anchor row of the head's
+    output it comes from (found by its box): class sigmoids and sigmoid(raw coefficients x
+    prototypes), i.e. free of the objectness factor yolov5's NMS puts on carried columns."""
+    from yolov5.utils.general import xywh2xyxy
+
+    model = predictor(checkpoint)
+    checked = 0
+    for image in images:
+        x, _ = model._preprocess([image], model._shape(image))
+        with torch.inference_mode():
+            decoded, protos = model.model(x)[:2]
+        rows, protos = decoded[0].float(), protos[0].float()
+        anchor_boxes = xywh2xyxy(rows[:, :4])  # the grid boxes are these, clipped to the input
+        anchor_boxes[:, 0::2] = anchor_boxes[:, 0::2].clamp(0, x.shape[3])
+        anchor_boxes[:, 1::2] = anchor_boxes[:, 1::2].clamp(0, x.shape[2])
+        pred = model.predict([image], want=SOFT)[0]
+        input_boxes = pred.mask_boxes * 4
+        for i in range(len(pred)):
+            r = int((anchor_boxes - input_boxes[i]).abs().sum(dim=1).argmin())
+            np.testing.assert_allclose(anchor_boxes[r], input_boxes[i], atol=1e-3)
+            np.testing.assert_allclose(pred.class_probs[i], rows[r, 5:5 + len(CLASSES)], rtol=1e-4, atol=1e-6)
+            assert pred.scores[i] == pytest.approx(float(rows[r, 4] * rows[r, 5 + pred.class_ids[i]]), rel=1e-4)
+            expected = (rows[r, 5 + len(CLASSES):] @ protos.reshape(32, -1)).sigmoid().reshape(protos.shape[1:])
+            torch.testing.assert_close(pred.mask_probs[i], expected, atol=1e-4, rtol=1e-4)
+            checked += 1
+    assert checked >= 10
+
+
 def test_stochastic_passes_are_seeded_and_leave_the_model_as_it_was(checkpoint, images):
     model = predictor(checkpoint)
     before = model.predict(images)

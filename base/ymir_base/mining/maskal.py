@@ -6,7 +6,9 @@ active at test time, ``StochasticPredictor``). All detections of the T passes ar
 detection index); each one not yet grouped opens an observation that takes every ungrouped
 detection whose mask IoU with it exceeds ``maskal_iou_thres`` (0.5, the paper's). Masks are the
 soft masks (``Prediction.mask_probs``) inside their box (``_common.box_pixels``) binarised at 0.5,
-on the mask grid (YOLOv5-seg: input / 4). For an observation with n members:
+on the mask grid (YOLOv5-seg: input / 4). A detection whose mask is empty (no pixel of its box
+above 0.5) overlaps nothing, so it stays alone and its mask IoUs are 0: the model gave no shape.
+For an observation with n members:
 
     c_sem = mean over members of 1 - H(q) / log C, q = the member's class_probs scaled to sum 1;
             with one class (or no class vectors) the member's confidence itself, as the paper
