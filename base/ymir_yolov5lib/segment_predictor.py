@@ -139,16 +139,13 @@ class Yolov5SegPredictor(Yolov5Predictor):
             h, w = img.shape[:2]
             det = det.float()
             extra = soft_outputs(det, protos[i], nm, input_size, want) if soft else {}
+            if len(det):
+                det[:, :4] = scale_boxes(x.shape[2:], det[:, :4], (h, w))
             masks = None
             if rle:
-                rles: list[dict] = []
-                if len(det):
-                    det[:, :4] = scale_boxes(x.shape[2:], det[:, :4], (h, w))
-                    rles = encode_masks(protos[i], det[:, 6:6 + nm], det[:, :4].round(), (h, w))
+                rles = encode_masks(protos[i], det[:, 6:6 + nm], det[:, :4].round(), (h, w)) if len(det) else []
                 masks = np.empty(len(rles), dtype=object)
                 masks[:] = rles
-            elif len(det):
-                det[:, :4] = scale_boxes(x.shape[2:], det[:, :4], (h, w))
             det = det[:, :6].cpu().numpy()
             preds.append(Prediction(
                 image_size=(h, w), boxes=det[:, :4], scores=det[:, 4], class_ids=det[:, 5].astype(np.int64),
