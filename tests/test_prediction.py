@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from pycocotools import mask as mask_utils
 
 from ymir_base.prediction import Prediction
@@ -17,13 +18,16 @@ def _full(**changes):
         "rboxes": np.arange(N * 5, dtype=np.float64).reshape(N, 5),
         "masks": [mask_utils.encode(np.asfortranarray(m)) for m in np.arange(N * 6).reshape(N, 2, 3) % 2 == 0],
         "class_probs": np.eye(N, dtype=np.float32),
+        "mask_probs": np.arange(N * 8, dtype=np.float32).reshape(N, 2, 4) / (N * 8),
+        "mask_boxes": np.arange(N * 4, dtype=np.float32).reshape(N, 4) / 2,
     }
     fields.update(changes)
     return Prediction((2, 3), **fields)
 
 
 def test_per_object_fields():
-    assert Prediction.per_object_fields() == ("boxes", "scores", "class_ids", "rboxes", "masks", "class_probs")
+    assert Prediction.per_object_fields() == ("boxes", "scores", "class_ids", "rboxes", "masks", "class_probs",
+                                              "mask_probs", "mask_boxes")
 
 
 @pytest.mark.parametrize(("name", "value"), [
@@ -31,6 +35,8 @@ def test_per_object_fields():
     ("rboxes", np.zeros((N + 1, 5))),
     ("masks", np.zeros((N - 1, 2, 3), bool)),
     ("class_probs", np.zeros((N + 1, 4))),
+    ("mask_probs", torch.zeros((N - 1, 2, 4))),
+    ("mask_boxes", np.zeros((N + 1, 4))),
     ("scores", [0.1]),
 ])
 def test_every_per_object_field_is_length_checked(name, value):
@@ -42,6 +48,8 @@ def test_every_per_object_field_is_length_checked(name, value):
     ("rboxes", np.zeros((N, 4)), r"rboxes must be \[N, 5\]"),
     ("rboxes", np.zeros(N * 5), r"rboxes must be \[N, 5\]"),
     ("class_probs", np.zeros(N), r"class_probs must be \[N, C\]"),
+    ("mask_probs", torch.zeros((N, 8)), r"mask_probs must be \[N, h, w\]"),
+    ("mask_boxes", np.zeros((N, 5)), r"mask_boxes must be \[N, 4\]"),
 ])
 def test_per_object_shapes_are_checked(name, value, message):
     with pytest.raises(ValueError, match=message):
@@ -71,3 +79,13 @@ def test_filter_by_score_and_empty_predictions():
     assert len(empty) == 0 and empty.rboxes is None and len(empty.filter(np.zeros(0, bool))) == 0
     assert len(pred.filter([])) == 0  # an empty index list
     assert Prediction((5, 5), rboxes=np.zeros((0, 5)), class_probs=[]).rboxes.shape == (0, 5)
+
+
+@pytest.mark.parametrize("keep", [np.array([False, True, True]), np.array([2, 1]), []])
+def test_soft_masks_stay_torch_tensors_and_are_sliced_with_the_rest(keep):
+    pred = _full(mask_probs=torch.rand(N, 2, 4), mask_boxes=torch.rand(N, 4))
+    out = pred.filter(keep)
+    index = torch.as_tensor(np.flatnonzero(keep) if np.asarray(keep).dtype == bool else keep, dtype=torch.long)
+    assert isinstance(out.mask_probs, torch.Tensor) and isinstance(out.mask_boxes, torch.Tensor)
+    assert torch.equal(out.mask_probs, pred.mask_probs[index]) and torch.equal(out.mask_boxes, pred.mask_boxes[index])
+    np.testing.assert_array_equal(out.scores, pred.scores[index.numpy()])

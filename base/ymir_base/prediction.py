@@ -10,9 +10,15 @@ each rotated box, for the consumers that only understand axis-aligned boxes (min
 writer takes rotated boxes from ``rboxes`` alone. :meth:`Prediction.from_rotated` builds such a
 prediction, :func:`rotated_box` turns a ground-truth object into an ``rboxes`` row.
 
-Per-object fields (``boxes``, ``scores``, ``class_ids``, ``rboxes``, ``masks``, ``class_probs``)
-have one row per detection; their lengths are checked on construction and :meth:`Prediction.filter`
-slices all of them. The other fields describe the whole image.
+Per-object fields (``boxes``, ``scores``, ``class_ids``, ``rboxes``, ``masks``, ``class_probs``,
+``mask_probs``, ``mask_boxes``) have one row per detection; their lengths are checked on
+construction and :meth:`Prediction.filter` slices all of them. The other fields describe the whole
+image.
+
+The soft masks (``mask_probs``, ``mask_boxes``) are made only when a miner asks for them
+(``want=MASK_PROBS``): they stay on the model's device, as torch tensors, so that the miners work
+there without a copy; numpy arrays are accepted too (tests, other predictors). Every other field is
+numpy.
 """
 
 from __future__ import annotations
@@ -33,6 +39,9 @@ DENSE_CLASS_PROBS = "dense_class_probs"  # per-level [A, C, h, w] probability ma
 AUGMENTED_PREDICT = "augmented_predict"  # predict() on arbitrary (augmented) images (CALD)
 ROTATED_BOXES = "rotated_boxes"
 SEMANTIC_PROBS = "semantic_probs"    # per-pixel softmax [K, h, w] at a reduced resolution (RSAL, RIPU)
+MASK_PROBS = "mask_probs"            # instance: soft masks on the network-input grid + their boxes (apis, maskAL)
+CLASS_PROBS = "class_probs"          # per-detection class-probability vectors (maskAL)
+STOCHASTIC_PREDICT = "stochastic_predict"  # predict_stochastic(): MC passes with test-time DropBlock (maskAL)
 
 _PER_OBJECT = {"per_object": True}
 
@@ -51,12 +60,20 @@ class Prediction:
     # as pycocotools encodes it, at image size): N full-size boolean masks per image would not
     # fit in memory across a candidate set
     masks: np.ndarray | None = field(default=None, metadata=_PER_OBJECT)
-    # per-box class-probability vectors [N, C] when the head gives them
+    # per-box class-probability vectors [N, C] when the head gives them (YOLOv5: the class
+    # sigmoids of the anchor each detection comes from, without the objectness; want=CLASS_PROBS)
     class_probs: np.ndarray | None = field(default=None, metadata=_PER_OBJECT)
+    # instance segmentation, only when a miner asks (want=MASK_PROBS): each detection's mask
+    # probabilities [N, h, w] over the whole network input (``input_size``) at the mask head's
+    # resolution (YOLOv5-seg: input / 4), not cropped to the box; float32, torch tensor (on the
+    # model's device) or numpy array
+    mask_probs: Any = field(default=None, metadata=_PER_OBJECT)
+    # ... and each detection's box [N, 4] (x1, y1, x2, y2, float32) in the pixels of that grid
+    mask_boxes: Any = field(default=None, metadata=_PER_OBJECT)
     # dense maps for ALDD: one tensor per head level, shaped [A, C, h, w], probabilities in
     # [0, 1] (for YOLOv5: objectness x class probability per anchor). Torch tensors or arrays.
     dense_class_probs: list[Any] | None = None
-    # the network input size (h, w) the dense maps cover (letterboxed image)
+    # the network input size (h, w) the dense maps and the soft masks cover (letterboxed image)
     input_size: tuple[int, int] | None = None
     # semantic segmentation: [H, W] class index per pixel at image size, -1 where no class
     label_map: np.ndarray | None = None
@@ -86,6 +103,14 @@ class Prediction:
             self.masks = np.asarray(self.masks)
             if self.masks.ndim < 1:
                 raise ValueError("masks must be [N, ...] (one mask per detection)")
+        if self.mask_probs is not None:
+            self.mask_probs = _array(self.mask_probs)
+            if self.mask_probs.ndim != 3:
+                raise ValueError(f"mask_probs must be [N, h, w], got shape {tuple(self.mask_probs.shape)}")
+        if self.mask_boxes is not None:
+            self.mask_boxes = _array(self.mask_boxes)
+            if self.mask_boxes.ndim != 2 or self.mask_boxes.shape[1] != 4:
+                raise ValueError(f"mask_boxes must be [N, 4], got shape {tuple(self.mask_boxes.shape)}")
         lengths = {name: len(value) for name, value in self.per_object().items()}
         if any(length != n for length in lengths.values()):
             raise ValueError("per-detection fields differ in length: "
@@ -124,8 +149,21 @@ class Prediction:
         if keep.dtype != bool:
             keep = keep.astype(np.intp)  # an empty list is a float array
         values = {f.name: getattr(self, f.name) for f in fields(self)}
-        values.update({name: value[keep] for name, value in self.per_object().items()})
+        values.update({name: value[keep] if isinstance(value, np.ndarray) else value[_torch_index(keep, value)]
+                       for name, value in self.per_object().items()})
         return type(self)(**values)
+
+
+def _array(value: Any) -> Any:
+    """A torch tensor as it is (no copy off its device), anything else as a numpy array."""
+    return value if hasattr(value, "device") and hasattr(value, "ndim") else np.asarray(value)
+
+
+def _torch_index(keep: np.ndarray, tensor: Any) -> Any:
+    """A numpy selection as an index tensor on the tensor's device."""
+    import torch
+
+    return torch.as_tensor(keep, device=tensor.device)
 
 
 def rotated_box(obj: ObjectAnnotation) -> np.ndarray:

@@ -94,25 +94,28 @@ class Yolov5Predictor(Predictor):
     @torch.inference_mode()
     def predict(self, images: list[np.ndarray], *, want: frozenset[str] = frozenset()) -> list[Prediction]:
         """Images of the same letterboxed shape share a forward pass, at most batch_size at a time."""
-        groups: dict[tuple[int, int], list[int]] = {}
-        for i, img in enumerate(images):
-            groups.setdefault(self._shape(img), []).append(i)
         out: list[Prediction | None] = [None] * len(images)
-        dense = DENSE_CLASS_PROBS in want
-        for shape, indices in groups.items():
+        for shape, indices in self._by_shape(images).items():
             for start in range(0, len(indices), self.batch_size):
                 chunk = indices[start:start + self.batch_size]
-                for i, pred in zip(chunk, self._forward([images[i] for i in chunk], shape, dense), strict=True):
+                for i, pred in zip(chunk, self._forward([images[i] for i in chunk], shape, want), strict=True):
                     out[i] = pred
         return [p for p in out if p is not None]
 
-    def _forward(self, chunk: list[np.ndarray], shape: tuple[int, int], dense: bool) -> list[Prediction]:
+    def _by_shape(self, images: list[np.ndarray]) -> dict[tuple[int, int], list[int]]:
+        """The indices of the images per letterboxed shape (images of one shape share forwards)."""
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, img in enumerate(images):
+            groups.setdefault(self._shape(img), []).append(i)
+        return groups
+
+    def _forward(self, chunk: list[np.ndarray], shape: tuple[int, int], want: frozenset[str]) -> list[Prediction]:
         from yolov5.utils.general import non_max_suppression, scale_boxes
 
         x, pads = self._preprocess(chunk, shape)
         decoded, raw = self.model(x)[:2]
         dets = non_max_suppression(decoded, self.conf_thres, self.iou_thres, max_det=MAX_DET)
-        maps = _dense_maps(raw, int(self.model.model[-1].nc)) if dense else None
+        maps = _dense_maps(raw, int(self.model.model[-1].nc)) if DENSE_CLASS_PROBS in want else None
         preds = []
         for i, (img, det) in enumerate(zip(chunk, dets, strict=True)):
             h, w = img.shape[:2]

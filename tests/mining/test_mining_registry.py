@@ -107,3 +107,11 @@ def test_unknown_semantic_name_lists_the_semantic_choices():
                                "choose one of: entropy, random, RIPU, RSAL")
     with pytest.raises(ConfigError, match=r"for detection tasks; choose one of: entropy, random$"):
         get_algorithm("RSAL", {}, ["cat"], ["RSAL", "entropy", "random"], kind="detection")
+
+
+def test_instance_algorithms():
+    assert algorithm_names("instance") == {"random", "entropy", "aldd", "cald", "apis", "maskal"}
+    choices = ["apis", "aldd", "cald", "maskAL", "entropy", "random"]
+    assert type(get_algorithm("maskal", {}, ["cat"], choices, kind="instance")).name == "maskAL"
+    with pytest.raises(ConfigError, match=r"for detection tasks; choose one of: aldd, cald, entropy, random$"):
+        get_algorithm("apis", {}, ["cat"], choices, kind="detection")

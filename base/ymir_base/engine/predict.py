@@ -95,7 +95,8 @@ def predict_candidates(ctx: TaskContext, backend: Backend, monitor: Monitor,
         good = [(a, img) for a, img in batch if img is not None]
         images = [img for _, img in good]
         preds: list[Prediction] | None = None
-        if predictor is not None and images:
+        if predictor is not None and images and (ctx.env.run_infer or algorithm is None
+                                                  or algorithm.reads_predictions):
             preds = predictor.predict(images, want=want)
         scores = algorithm.score_batch(images, preds, predictor) if algorithm and images else []
         by_asset = dict(zip([a for a, _ in good], range(len(good)), strict=True))

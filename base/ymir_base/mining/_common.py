@@ -77,3 +77,23 @@ def js_divergence(p: np.ndarray, q: np.ndarray) -> np.ndarray:
         return np.sum(np.where(x > 0, x * np.log(ratio), 0.0), axis=-1)
 
     return np.clip(0.5 * kl(p) + 0.5 * kl(q), 0.0, None)
+
+
+def box_pixels(boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``[N, height, width]`` bool: the grid pixels whose centres lie in each xyxy box (pixel (r, c)
+    has its centre at (c + 0.5, r + 0.5)). A box that holds no pixel centre gets the pixel under
+    its own centre, and a box off the grid the nearest edge pixel: every box covers one at least."""
+    boxes = boxes.float()
+
+    def span(lo: torch.Tensor, hi: torch.Tensor, size: int) -> torch.Tensor:
+        start, stop = torch.ceil(lo - 0.5), torch.ceil(hi - 0.5)
+        empty = stop <= start
+        centre = torch.floor((lo + hi) / 2)
+        start = torch.where(empty, centre, start).clamp(0, size - 1)
+        stop = torch.maximum(torch.where(empty, centre + 1, stop).clamp(max=size), start + 1)
+        index = torch.arange(size, device=boxes.device, dtype=boxes.dtype)
+        return (index >= start[:, None]) & (index < stop[:, None])  # [N, size]
+
+    cols = span(boxes[:, 0], boxes[:, 2], width)
+    rows = span(boxes[:, 1], boxes[:, 3], height)
+    return rows[:, :, None] & cols[:, None, :]

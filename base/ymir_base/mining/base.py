@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 
 from ymir_base.errors import ConfigError
-from ymir_base.prediction import AUGMENTED_PREDICT, BOXES, Prediction
+from ymir_base.prediction import AUGMENTED_PREDICT, BOXES, STOCHASTIC_PREDICT, Prediction
 from ymir_base.tasks.kinds import KINDS
 
 # the object kinds whose predictions carry boxes and scores (instance: those of the masks'
@@ -28,6 +28,20 @@ class AugmentPredictor(Protocol):
     """What CALD needs from the model: predictions on arbitrary (augmented) RGB images."""
 
     def predict(self, images: list[np.ndarray]) -> list[Prediction]: ...
+
+
+class StochasticPredictor(Protocol):
+    """What maskAL needs from the model: ``iterations`` Monte-Carlo passes per image with test-time
+    noise (YOLOv5-seg: DropBlock), each pass a prediction carrying soft masks and class vectors.
+
+    Image ``j`` of ``images`` draws its noise from ``seed + j`` and the pass index alone, so a
+    caller gets the same passes for an image however it groups images into calls.
+    ``batch_size`` is how many passes one forward runs at most."""
+
+    batch_size: int
+
+    def predict_stochastic(self, images: list[np.ndarray], iterations: int, seed: int,
+                           want: frozenset[str] = frozenset()) -> list[list[Prediction]]: ...
 
 
 @dataclass(frozen=True)
@@ -46,6 +60,9 @@ class MiningAlgorithm(ABC):
     # the object kinds (names of ymir_base.tasks.KINDS) this algorithm serves under its name
     kinds: ClassVar[frozenset[str]]
     needs: ClassVar[frozenset[str]]  # capabilities from ymir_base.prediction; empty = no model
+    # False: score_batch ignores the plain predictions (it runs its own passes through the
+    # predictor), so the engine skips that forward pass unless the task also infers
+    reads_predictions: ClassVar[bool] = True
     # how many of the highest-scored images' side outputs the engine keeps (memory stays bounded
     # by this, not by the pool) and hands to write_side_outputs(); 0: the algorithm has none
     keep_side: int = 0
@@ -56,14 +73,18 @@ class MiningAlgorithm(ABC):
 
     def outputs_wanted(self) -> frozenset[str]:
         """The extra outputs ``predict(want=...)`` must produce for this algorithm: every need but
-        the boxes every prediction has and the predictor's own method for augmented images."""
-        return self.needs - {BOXES, AUGMENTED_PREDICT}
+        the boxes every prediction has and the predictor's own methods (augmented images,
+        stochastic passes); nothing when the algorithm does not read the plain predictions."""
+        if not self.reads_predictions:
+            return frozenset()
+        return self.needs - {BOXES, AUGMENTED_PREDICT, STOCHASTIC_PREDICT}
 
     @abstractmethod
     def score_batch(self, images: list[np.ndarray], predictions: list[Prediction] | None,
-                    predictor: AugmentPredictor | None) -> Sequence[float | Scored]:
+                    predictor: AugmentPredictor | StochasticPredictor | None) -> Sequence[float | Scored]:
         """One score per image (RGB uint8 HxWx3), or a :class:`Scored` carrying a side output;
-        ``predictions`` is None when ``needs`` is empty."""
+        ``predictions`` is None when ``needs`` is empty (or, without infer, when
+        ``reads_predictions`` is False)."""
 
     def write_side_outputs(self, kept: list[tuple[str, float, Any]], out_dir: Path) -> None:
         """Write the side outputs of the ``keep_side`` highest-scored images, ``(candidate path,
