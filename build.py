@@ -175,7 +175,33 @@ def make_plan(root: Path, settings: Settings) -> list[Step]:
 
 def plan_document(steps: Sequence[Step], push: bool, settings: Settings | None = None) -> dict[str, Any]:
     options = settings.options() if settings else {}
-    return {"push": push, "options": options, "steps": [asdict(step) for step in steps]}
+    documented = []
+    for step in steps:
+        entry = asdict(step)
+        if step.name != BASE:
+            entry["weights"] = baked_weights(Path(step.context), step.name)
+        documented.append(entry)
+    return {"push": push, "options": options, "steps": documented}
+
+
+def baked_weights(root: Path, image: str) -> dict[str, dict[str, Any]]:
+    """Per /weights/<folder> the image bakes (unless --weights none): the models its manifest
+    lists and those of them without a hash, which a download refuses unless
+    --allow-unpinned-weights. Read line by line: --plan needs nothing beyond the standard library."""
+    baked: dict[str, dict[str, Any]] = {}
+    for folder in weight_folders(root, image):
+        manifest = root / "images" / folder / "weights.yaml"
+        if not manifest.is_file():
+            continue
+        models, unpinned = [], []
+        for line in manifest.read_text(encoding="utf-8").splitlines():
+            if match := re.match(r"-\s+name:\s*(\S+)", line):
+                models.append(match.group(1))
+            elif re.match(r"\s+sha256:\s*(null|~)?\s*$", line) and models:
+                unpinned.append(models[-1])
+        baked[f"/weights/{folder}"] = {"manifest": f"images/{folder}/weights.yaml", "models": models,
+                                       "unpinned": unpinned}
+    return baked
 
 
 def input_problems(settings: Settings) -> list[str]:

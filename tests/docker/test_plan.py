@@ -322,3 +322,19 @@ def test_local_weights_stage_every_folder_an_image_bakes(tmp_path: Path) -> None
     staged = root / "build-inputs" / "weights"
     assert sorted(p.relative_to(staged).as_posix() for p in staged.rglob("*.pt")) == [
         "seg-in-one/w.pt", "yolov5/w.pt"]
+
+
+def test_the_plan_shows_the_weights_each_image_bakes() -> None:
+    import yaml
+
+    steps = {step["name"]: step for step in plan("--only", "seg-in-one", "--only", "yolov5")["steps"]}
+    assert "weights" not in steps["base"]
+    seg = steps["seg-in-one"]["weights"]
+    assert list(seg) == ["/weights/seg-in-one", "/weights/yolov5"]
+    assert seg["/weights/yolov5"] == steps["yolov5"]["weights"]["/weights/yolov5"]
+    for folder, baked in seg.items():
+        entries = yaml.safe_load((REPO / baked["manifest"]).read_text())
+        assert baked["models"] == [e["name"] for e in entries], folder
+        assert baked["unpinned"] == [e["name"] for e in entries if "sha256" in e and e["sha256"] is None], folder
+    assert {f"yolov5{m}-seg" for m in "nsmlx"} <= set(seg["/weights/seg-in-one"]["models"])
+    assert "yolov5n-seg" not in seg["/weights/seg-in-one"]["unpinned"]
