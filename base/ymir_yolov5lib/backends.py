@@ -38,17 +38,21 @@ def demo_hyp(work_dir: Path) -> Path:
     return path
 
 
+def quick_settings_for(model: str) -> dict[str, dict[str, Any]]:
+    """Tiny CPU settings of `ymir-exec verify` with the smallest ``model``: two epochs at 128 px,
+    a stage each; a briefly trained model is unsure of everything, so a low threshold keeps
+    objects to score."""
+    predict = {"img_size": 128, "batch_size_per_gpu": 4, "conf_thres": 0.001}
+    return {"training": {"model": model, "epochs": 2, "img_size": 128, "batch_size_per_gpu": 4,
+                         "num_workers_per_gpu": 0, "save_best_only": False, "save_period": 1},
+            "infer": dict(predict), "mining": dict(predict)}
+
+
 class Yolov5DetectionBackend(Backend):
     """YOLOv5 v7.0 detection: n/s/m/l/x and the P6 models."""
 
     params_file = PARAMS / "detection.yaml"
-    quick_settings: ClassVar[dict[str, dict[str, Any]]] = {
-        "training": {"model": "yolov5n", "epochs": 2, "img_size": 128, "batch_size_per_gpu": 4,
-                     "num_workers_per_gpu": 0, "save_best_only": False, "save_period": 1},
-        # a briefly trained model is unsure of everything: a low threshold keeps boxes to score
-        "infer": {"img_size": 128, "batch_size_per_gpu": 4, "conf_thres": 0.001},
-        "mining": {"img_size": 128, "batch_size_per_gpu": 4, "conf_thres": 0.001},
-    }
+    quick_settings: ClassVar[dict[str, dict[str, Any]]] = quick_settings_for("yolov5n")
 
     @classmethod
     def demo_settings(cls, work_dir: Path) -> dict[str, dict[str, Any]]:
@@ -79,12 +83,7 @@ class Yolov5SegBackend(Backend):
 
     kinds: ClassVar[tuple[str, ...]] = ("instance",)
     params_file = PARAMS / "instance.yaml"
-    quick_settings: ClassVar[dict[str, dict[str, Any]]] = {
-        "training": {"model": "yolov5n-seg", "epochs": 2, "img_size": 128, "batch_size_per_gpu": 4,
-                     "num_workers_per_gpu": 0, "save_best_only": False, "save_period": 1},
-        "infer": {"img_size": 128, "batch_size_per_gpu": 4, "conf_thres": 0.001},
-        "mining": {"img_size": 128, "batch_size_per_gpu": 4, "conf_thres": 0.001},
-    }
+    quick_settings: ClassVar[dict[str, dict[str, Any]]] = quick_settings_for("yolov5n-seg")
 
     def train(self, ctx: TaskContext, dataset: Dataset, monitor: Monitor, result: TrainingResult) -> None:
         from ymir_yolov5lib import segment_train
