@@ -1,0 +1,45 @@
+"""Settings with which YOLOv5-seg really learns the sample shapes' masks on a CPU in minutes
+(``ymir-exec demo`` of an image serving instance segmentation, bench/seg_instance_learning.py).
+
+Why these values: yolov5n-seg starts from random weights (nothing is downloaded), and the
+seg trainer (``yolov5/segment/train.py``) accumulates gradients up to a nominal batch of 64
+images per optimiser step, with a warm-up of at least 100 batches. On 64 training images one
+epoch is therefore about one optimiser step once warm-up is over, whatever the batch size: the
+number of steps is set by images x epochs, not by the batch. yolov5's low-augmentation
+hyper-parameters with SGD at lr0 0.01 barely move in those few dozen steps; AdamW at lr0 0.004
+does. The rest is what the sample data needs: no mosaic (it quarters 160 px images), milder
+scaling, and milder saturation/brightness jitter, since colour tells the classes apart.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ymir_yolov5lib.models import PACKAGE_DIR
+
+MODEL = "yolov5n-seg"
+EPOCHS = 40
+IMG_SIZE = 160  # the sample generator's default image, 160 x 128, at its own scale
+HYP_CHANGES = {"lr0": 0.004, "lrf": 0.1, "warmup_epochs": 1.0, "warmup_bias_lr": 0.0, "mosaic": 0.0, "scale": 0.2,
+               "hsv_s": 0.2, "hsv_v": 0.2}
+
+
+def instance_demo_settings(work_dir: Path) -> dict[str, dict[str, Any]]:
+    """Per task settings (keys of the seed's instance tables) and the hyp file they name, which
+    is written to ``work_dir``: yolov5's ``hyp.scratch-low.yaml`` with ``HYP_CHANGES``.
+    Infer and mining keep the templates' thresholds."""
+    hyp = yaml.safe_load((PACKAGE_DIR / "data" / "hyps" / "hyp.scratch-low.yaml").read_text())
+    hyp.update(HYP_CHANGES)
+    path = Path(work_dir) / "instance-demo-hyp.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(hyp, sort_keys=False))
+    size = {"img_size": IMG_SIZE}
+    return {
+        "training": {"model": MODEL, "epochs": EPOCHS, **size, "batch_size_per_gpu": 4, "num_workers_per_gpu": 2,
+                     "args_options": f"--optimizer AdamW --hyp {path}"},
+        "infer": {**size, "batch_size_per_gpu": 16},
+        "mining": {**size, "batch_size_per_gpu": 16},
+    }
