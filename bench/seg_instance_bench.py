@@ -88,6 +88,10 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    from ymir_yolov5lib import runtime
+
+    runtime.prepare()  # both sides run offline and may unpickle .pt files, as our layer's processes do
+    ENV.update(os.environ)
     if args.threads:
         ENV.update(OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     from ymir_base.sample.generator import generate
