@@ -80,7 +80,7 @@ def main() -> None:
     result = yaml.safe_load((out / "models" / "result.yaml").read_text())
     rows = curve(result)
     print(f"\n{args.image} instance training, {training['model']} from random init, {args.images} images "
-          f"({args.images - max(2, args.images // 3)} train), img_size {training['img_size']}, "
+          f"({len((in_dir / 'train-index.tsv').read_text().splitlines())} train), img_size {training['img_size']}, "
           f"{training['epochs']} epochs, CPU ({os.cpu_count()} cores); wall {wall:.0f} s, {cpu:.0f} CPU s, load "
           f"average {os.getloadavg()[1]:.1f} (5 min)\n")
     print("| epoch | maskAP | boxAP |\n|---:|---:|---:|")
