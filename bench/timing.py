@@ -32,16 +32,19 @@ class Timing:
     after_load: float | None  # seconds from "model loaded" to the command's end (None: no model)
 
 
-def run_timed(cmd: list[str]) -> tuple[float, float, float, str]:
+def run_timed(cmd: list[str], *, merge_stderr: bool = False) -> tuple[float, float, float, str]:
     """Wall seconds, CPU seconds (user + system of the command's processes), the wall clock at
-    its end, and its stdout. On a shared machine the CPU seconds are the steadier of the two."""
+    its end, and its stdout (with stderr when ``merge_stderr``, for tools that log there). On a
+    shared machine the CPU seconds are the steadier of the two."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+                          text=True, env=ENV)
     elapsed, end_clock = time.perf_counter() - start, time.time()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode:
-        sys.exit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stdout[-6000:]}{proc.stderr[-6000:]}")
+        sys.exit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n"
+                 f"{proc.stdout[-6000:]}{(proc.stderr or '')[-6000:]}")
     return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), end_clock, proc.stdout
 
 
