@@ -19,20 +19,20 @@ from ymir_base.results.training import TrainingResult
 PARAMS = Path(__file__).resolve().parent / "params"
 
 
-def demo_hyp(work_dir: Path) -> Path:
-    """yolov5's own low-augmentation hyper-parameters changed for a tiny set of sample shapes:
-    AdamW's lr0 0.004 decaying to a tenth, a one-epoch warm-up without the SGD bias boost, no
-    mosaic, milder scaling and milder saturation/brightness jitter (colour is what tells the
-    sample's classes apart)."""
-    from ymir_yolov5lib import runtime
+# yolov5's own low-augmentation hyper-parameters changed for a tiny set of sample shapes: AdamW's
+# lr0 0.004 decaying to a tenth, a one-epoch warm-up without the SGD bias boost, no mosaic, milder
+# scaling and milder saturation/brightness jitter (colour is what tells the sample's classes apart)
+HYP_CHANGES = {"lr0": 0.004, "lrf": 0.1, "warmup_epochs": 1.0, "warmup_bias_lr": 0.0, "mosaic": 0.0, "scale": 0.2,
+               "hsv_s": 0.2, "hsv_v": 0.2}
 
-    runtime.prepare()
-    from yolov5.train import ROOT
 
-    hyp = yaml.safe_load((ROOT / "data" / "hyps" / "hyp.scratch-low.yaml").read_text())
-    hyp.update(lr0=0.004, lrf=0.1, warmup_epochs=1.0, warmup_bias_lr=0.0, mosaic=0.0, scale=0.2,
-               hsv_s=0.2, hsv_v=0.2)
-    path = Path(work_dir) / "demo-hyp.yaml"
+def demo_hyp(work_dir: Path, name: str = "demo-hyp.yaml") -> Path:
+    """``hyp.scratch-low.yaml`` of the yolov5 package with ``HYP_CHANGES``, written to work_dir."""
+    from ymir_yolov5lib.models import PACKAGE_DIR
+
+    hyp = yaml.safe_load((PACKAGE_DIR / "data" / "hyps" / "hyp.scratch-low.yaml").read_text())
+    hyp.update(HYP_CHANGES)
+    path = Path(work_dir) / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(hyp, sort_keys=False))
     return path
@@ -84,6 +84,12 @@ class Yolov5SegBackend(Backend):
     kinds: ClassVar[tuple[str, ...]] = ("instance",)
     params_file = PARAMS / "instance.yaml"
     quick_settings: ClassVar[dict[str, dict[str, Any]]] = quick_settings_for("yolov5n-seg")
+
+    @classmethod
+    def demo_settings(cls, work_dir: Path) -> dict[str, dict[str, Any]]:
+        from ymir_yolov5lib.segment_demo import instance_demo_settings
+
+        return instance_demo_settings(work_dir)
 
     def train(self, ctx: TaskContext, dataset: Dataset, monitor: Monitor, result: TrainingResult) -> None:
         from ymir_yolov5lib import segment_train

@@ -5,7 +5,7 @@ Why these values: yolov5n-seg starts from random weights (nothing is downloaded)
 seg trainer (``yolov5/segment/train.py``) accumulates gradients up to a nominal batch of 64
 images per optimiser step, after a warm-up of at least 100 batches. On the demo's 64 training
 images one epoch is therefore one optimiser step once warm-up is over, whatever the batch size:
-40 epochs at batch 4 make about 50 steps. The detection demo's recipe (images/yolov5 backend)
+40 epochs at batch 4 make about 50 steps. The detection demo's recipe (backends.py, ``HYP_CHANGES``)
 learns in so few steps, and does here too (best maskAP 0.74 and 0.87 after 40 epochs in two
 runs, see bench/README.md): AdamW at lr0 0.004 decaying to a tenth, a one-epoch warm-up
 without the SGD bias boost, no mosaic and milder scaling (the shapes are only 16-32 px), and
@@ -17,26 +17,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ymir_yolov5lib.backends import HYP_CHANGES, demo_hyp
 
-from ymir_yolov5lib.models import PACKAGE_DIR
+__all__ = ["HYP_CHANGES", "instance_demo_settings"]
 
 MODEL = "yolov5n-seg"
 EPOCHS = 40
 IMG_SIZE = 160  # the sample generator's default image, 160 x 128, at its own scale
-HYP_CHANGES = {"lr0": 0.004, "lrf": 0.1, "warmup_epochs": 1.0, "warmup_bias_lr": 0.0, "mosaic": 0.0, "scale": 0.2,
-               "hsv_s": 0.2, "hsv_v": 0.2}
 
 
 def instance_demo_settings(work_dir: Path) -> dict[str, dict[str, Any]]:
     """Per task settings (keys of the seed's instance tables) and the hyp file they name, which
     is written to ``work_dir``: yolov5's ``hyp.scratch-low.yaml`` with ``HYP_CHANGES``.
     Infer and mining keep the templates' thresholds."""
-    hyp = yaml.safe_load((PACKAGE_DIR / "data" / "hyps" / "hyp.scratch-low.yaml").read_text())
-    hyp.update(HYP_CHANGES)
-    path = Path(work_dir) / "instance-demo-hyp.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(hyp, sort_keys=False))
+    path = demo_hyp(work_dir, "instance-demo-hyp.yaml")
     size = {"img_size": IMG_SIZE}
     return {
         "training": {"model": MODEL, "epochs": EPOCHS, **size, "batch_size_per_gpu": 4, "num_workers_per_gpu": 2,
