@@ -6,8 +6,8 @@ seg trainer (``yolov5/segment/train.py``) accumulates gradients up to a nominal 
 images per optimiser step, after a warm-up of at least 100 batches. On the demo's 64 training
 images one epoch is therefore one optimiser step once warm-up is over, whatever the batch size:
 40 epochs at batch 4 make about 50 steps. The detection demo's recipe (backends.py, ``HYP_CHANGES``)
-learns in so few steps, and does here too (best maskAP 0.74 and 0.87 after 40 epochs in two
-runs, see bench/README.md): AdamW at lr0 0.004 decaying to a tenth, a one-epoch warm-up
+learns in so few steps, and does here too (best maskAP 0.69, 0.74 and 0.87 after 40 epochs in
+three runs, see bench/README.md): AdamW at lr0 0.004 decaying to a tenth, a one-epoch warm-up
 without the SGD bias boost, no mosaic and milder scaling (the shapes are only 16-32 px), and
 milder saturation/brightness jitter, since colour tells the sample's classes apart.
 """
@@ -24,6 +24,9 @@ __all__ = ["HYP_CHANGES", "instance_demo_settings"]
 MODEL = "yolov5n-seg"
 EPOCHS = 40
 IMG_SIZE = 160  # the sample generator's default image, 160 x 128, at its own scale
+# data loading in the training process: on 64 small images the loader processes cost more than
+# they give (measured on 2 idle cores: 14 epochs in 80 s without workers, 4 epochs in 270 s with 2)
+WORKERS = 0
 
 
 def instance_demo_settings(work_dir: Path) -> dict[str, dict[str, Any]]:
@@ -33,7 +36,7 @@ def instance_demo_settings(work_dir: Path) -> dict[str, dict[str, Any]]:
     path = demo_hyp(work_dir, "instance-demo-hyp.yaml")
     size = {"img_size": IMG_SIZE}
     return {
-        "training": {"model": MODEL, "epochs": EPOCHS, **size, "batch_size_per_gpu": 4, "num_workers_per_gpu": 2,
+        "training": {"model": MODEL, "epochs": EPOCHS, **size, "batch_size_per_gpu": 4, "num_workers_per_gpu": WORKERS,
                      "args_options": f"--optimizer AdamW --hyp {path}"},
         "infer": {**size, "batch_size_per_gpu": 16},
         "mining": {**size, "batch_size_per_gpu": 16},
