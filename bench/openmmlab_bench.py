@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from timing import ENV, Commands, Rounds, Timing, loaded_pattern, run_timed, timed_with_load
+from timing import ENV, Commands, Rounds, Timing, exec_run, loaded_pattern, run_timed, timed_with_load
 
 ROOT = Path(__file__).resolve().parents[1]
 ALGORITHMS = ("random", "entropy", "aldd", "cald")
@@ -218,9 +218,7 @@ def main() -> None:
         shutil.rmtree(out, ignore_errors=True)
         sets = {"conf_threshold": conf, "samples_per_gpu": batch, **({"mining_algorithm": algorithm}
                                                                       if algorithm else {})}
-        cmd = [sys.executable, "-m", "ymir_base.cli", "run", args.image, "--in", str(folders[task]),
-               "--out", str(out), *[x for k, v in sets.items() for x in ("--set", f"{k}={v}")]]
-        timing, _ = timed_with_load(cmd, LOADED)
+        timing, _ = timed_with_load(exec_run(args.image, folders[task], out, sets), LOADED)
         if task == "infer":
             boxes[key] = boxes_per_image(out / "infer-result.json")
         return timing

@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from timing import ENV, Commands, Rounds, Timing, loaded_pattern, run_timed, timed_with_load
+from timing import ENV, Commands, Rounds, Timing, exec_run, loaded_pattern, run_timed, timed_with_load
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE = "seg-in-one"
@@ -110,9 +110,7 @@ def main() -> None:
         out = work / f"out-{key.replace(' ', '-')}"
         shutil.rmtree(out, ignore_errors=True)
         sets = {"samples_per_gpu": batch, **({"mining_algorithm": algorithm} if algorithm else {})}
-        return timed_with_load(
-            [sys.executable, "-m", "ymir_base.cli", "run", IMAGE, "--in", str(folders[task]), "--out", str(out),
-             *[x for k, v in sets.items() for x in ("--set", f"{k}={v}")]], LOADED)[0]
+        return timed_with_load(exec_run(IMAGE, folders[task], out, sets), LOADED)[0]
 
     def reference() -> Timing:
         result = work / "inferencer.json"

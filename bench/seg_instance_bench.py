@@ -22,7 +22,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from timing import ENV, Commands, Rounds, Timing, loaded_pattern, run_timed, timed_with_load
+from timing import ENV, Commands, Rounds, Timing, exec_run, loaded_pattern, run_timed, timed_with_load
 
 ROOT = Path(__file__).resolve().parents[1]
 LOADED = loaded_pattern("ymir_yolov5lib.predictor")
@@ -124,9 +124,7 @@ def main() -> None:
         out = work / f"out-{key.replace(' ', '-')}"
         shutil.rmtree(out, ignore_errors=True)
         sets = {"batch_size_per_gpu": batch, **({"mining_algorithm": algorithm} if algorithm else {})}
-        cmd = [sys.executable, "-m", "ymir_base.cli", "run", args.image, "--in", str(folders[task]),
-               "--out", str(out), *[x for k, v in sets.items() for x in ("--set", f"{k}={v}")]]
-        timing, _ = timed_with_load(cmd, LOADED)
+        timing, _ = timed_with_load(exec_run(args.image, folders[task], out, sets), LOADED)
         if task == "infer":
             masks[key] = masks_in_result(out / "infer-result.json")
         return timing

@@ -11,9 +11,11 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 # the same environment for both sides; albumentations' update check would add a network wait
 ENV = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"}
@@ -30,6 +32,13 @@ class Timing:
     wall: float  # seconds of the whole command
     cpu: float  # user + system seconds of its processes
     after_load: float | None  # seconds from "model loaded" to the command's end (None: no model)
+
+
+def exec_run(image: str, in_dir: Path | str, out_dir: Path | str, sets: Mapping[str, Any] | None = None) -> list[str]:
+    """The command of ``ymir-exec run IMAGE`` on an /in and an /out folder, each of ``sets`` a
+    ``--set KEY=VALUE`` override, run by this interpreter."""
+    return [sys.executable, "-m", "ymir_base.cli", "run", image, "--in", str(in_dir), "--out", str(out_dir),
+            *[x for k, v in (sets or {}).items() for x in ("--set", f"{k}={v}")]]
 
 
 def run_timed(cmd: list[str], *, merge_stderr: bool = False) -> tuple[float, float, float, str]:
