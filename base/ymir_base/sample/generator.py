@@ -1,9 +1,9 @@
 """Deterministic synthetic YMIR ``/in`` folders for tests, demos and conformance runs.
 
-``generate()`` writes what YMIR 2.x itself would put into a task's ``/in``: content-addressed
-JPEG assets, annotations in the chosen export format (training only), index files, ``env.yaml``
-and ``config.yaml`` with container paths (``/in/...``, ``/out/...``). The same arguments always
-give byte-identical files (one seeded numpy generator drives everything).
+``generate()`` draws content-addressed JPEG assets and writes the rest of the ``/in`` folder
+through writer.py (annotations in the chosen export format, index files, ``env.yaml``,
+``config.yaml``). The same arguments always give byte-identical files (one seeded numpy
+generator drives everything).
 
 Images show filled circles, squares and triangles in class colours on a textured background.
 Object k of the whole dataset gets class ``k % len(class_names)`` and the shape
@@ -16,50 +16,22 @@ second) has no objects. Sizes alternate between ``size`` and ``size`` transposed
 from __future__ import annotations
 
 import hashlib
-import json
 import math
-import shutil
-import xml.etree.ElementTree as ET
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
-import yaml
-from pycocotools import mask as mask_utils
 
-TASKS = ("training", "mining", "infer", "mining+infer")
-OBJECT_TYPES = {"detection": 2, "rotated": 2, "semantic": 3, "instance": 4}
-FORMATS = ("ark", "voc", "coco")
+from ymir_base.sample.writer import FORMATS, OBJECT_TYPES, TASKS, Sample, Shape, asset_path, write_file, write_task
+
 NEGATIVE_IMAGE = 1  # index of the image without objects
 
 _SHAPES = ("circle", "square", "triangle")
 _PALETTE = ((230, 40, 40), (40, 190, 60), (50, 80, 235), (235, 200, 30), (200, 50, 200), (30, 200, 210))
 _MAX_OBJECTS = 4
 _PLACEMENT_TRIES = 50
-
-
-@dataclass
-class _Shape:
-    class_id: int
-    polygon: np.ndarray                # int32 [N, 2] outline in pixels, as drawn
-    extent: tuple[int, int, int, int]  # xmin, ymin, xmax, ymax (inclusive), as written to files
-    angle: float
-    area: int                          # drawn pixels
-
-
-@dataclass
-class _Sample:
-    digest: str  # sha1 of the JPEG bytes = asset id
-    width: int
-    height: int
-    shapes: list[_Shape]
-
-    @property
-    def asset(self) -> str:
-        return f"/in/assets/{self.digest[-2:]}/{self.digest}.jpg"
 
 
 def generate(out_dir: Path, *, task: str, object_type: str, fmt: str, images: int = 12, seed: int = 0,
@@ -85,26 +57,12 @@ def generate(out_dir: Path, *, task: str, object_type: str, fmt: str, images: in
         next_class += count
         jpeg, shapes = _render(rng, i, width, height, classes, rotated=object_type == "rotated")
         digest = hashlib.sha1(jpeg).hexdigest()
-        _write(out_dir / "assets" / digest[-2:] / f"{digest}.jpg", jpeg)
-        samples.append(_Sample(digest, width, height, shapes))
+        write_file(asset_path(out_dir, digest), jpeg)
+        samples.append(Sample(digest, width, height, shapes))
 
     task_id = "t" + hashlib.sha1(f"{task}/{object_type}/{fmt}/{seed}".encode()).hexdigest()[:29]
-    config: dict[str, Any] = {"task_id": task_id, "class_names": list(class_names), "gpu_id": "",
-                              "gpu_count": 0, "object_type": OBJECT_TYPES[object_type]}
-    if task == "training":
-        config["export_format"] = _export_format(fmt, object_type)
-        _write_training(out_dir, samples, class_names, object_type, fmt)
-    else:
-        config["run_mining"] = "mining" in task
-        config["run_infer"] = "infer" in task
-        _write(out_dir / "candidate-index.tsv", "".join(f"{s.asset}\n" for s in samples).encode())
-    if models:
-        key = "pretrained_model_params" if task == "training" else "model_params_path"
-        config[key] = _copy_models(out_dir, models)
-    config.update(extra_config or {})
-    _write(out_dir / "config.yaml", yaml.safe_dump(config, allow_unicode=True).encode())
-    _write(out_dir / "env.yaml", yaml.safe_dump(_env(task, task_id)).encode())
-    return out_dir
+    return write_task(out_dir, task=task, samples=samples, class_names=class_names, object_type=object_type,
+                      fmt=fmt, task_id=task_id, extra_config=extra_config, models=models)
 
 
 def _check_args(task: str, object_type: str, fmt: str, images: int, size: tuple[int, int],
@@ -125,17 +83,11 @@ def _check_args(task: str, object_type: str, fmt: str, images: int, size: tuple[
         raise ValueError(f"class_names {class_names!r} must be non-empty and unique")
 
 
-def _export_format(fmt: str, object_type: str) -> str:
-    if fmt == "coco" and object_type in ("semantic", "instance"):
-        return "seg-coco:raw"
-    return f"{fmt}:raw"
-
-
 def _render(rng: np.random.Generator, index: int, width: int, height: int, classes: list[int],
-            *, rotated: bool) -> tuple[bytes, list[_Shape]]:
+            *, rotated: bool) -> tuple[bytes, list[Shape]]:
     """JPEG bytes of one image and the shapes drawn on it (no two overlap)."""
     image = _background(rng, index, width, height)
-    shapes: list[_Shape] = []
+    shapes: list[Shape] = []
     placed: list[tuple[int, int, float]] = []  # bounding circles
     for class_id in classes:
         for _ in range(_PLACEMENT_TRIES):
@@ -153,7 +105,7 @@ def _render(rng: np.random.Generator, index: int, width: int, height: int, class
         colour = np.clip(np.array(_PALETTE[class_id % len(_PALETTE)]) + rng.integers(-15, 16, 3), 0, 255)
         image[mask > 0] = colour.astype(np.uint8)
         placed.append((cx, cy, radius))
-        shapes.append(_Shape(class_id, polygon, box, angle, int(mask.sum())))
+        shapes.append(Shape(class_id, polygon, box, angle, int(mask.sum())))
     ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
     if not ok:
         raise RuntimeError("OpenCV could not encode a JPEG")
@@ -204,128 +156,3 @@ def _outline(rng: np.random.Generator, shape: str, width: int, height: int, rota
     return polygon, (cx, cy), radius, angle, box
 
 
-def _write_training(out_dir: Path, samples: list[_Sample], class_names: Sequence[str], object_type: str,
-                    fmt: str) -> None:
-    n_val = max(2, len(samples) // 3)
-    if fmt == "coco":
-        _write(out_dir / "annotations" / "coco-annotations.json",
-               _coco_json(samples, class_names, object_type))
-        annotation = {s.digest: "/in/annotations/coco-annotations.json" for s in samples}
-    else:
-        annotation = {}
-        for s in samples:
-            rel = f"annotations/{s.digest[-2:]}/{s.digest}.{'txt' if fmt == 'ark' else 'xml'}"
-            _write(out_dir / rel, _ark(s) if fmt == "ark" else _voc(s, class_names))
-            annotation[s.digest] = f"/in/{rel}"
-    for name, split in (("train-index.tsv", samples[:-n_val]), ("val-index.tsv", samples[-n_val:])):
-        _write(out_dir / name, "".join(f"{s.asset}\t{annotation[s.digest]}\n" for s in split).encode())
-
-
-def _ark(sample: _Sample) -> bytes:
-    return "".join(f"{sh.class_id}, {', '.join(map(str, sh.extent))}, -1.0, {sh.angle}\n"
-                   for sh in sample.shapes).encode()
-
-
-def _voc(sample: _Sample, class_names: Sequence[str]) -> bytes:
-    root = ET.Element("annotation")
-    ET.SubElement(root, "folder").text = "assets"
-    ET.SubElement(root, "filename").text = sample.asset
-    size = ET.SubElement(root, "size")
-    for tag, value in (("width", sample.width), ("height", sample.height), ("depth", 3)):
-        ET.SubElement(size, tag).text = str(value)
-    ET.SubElement(root, "segmented").text = "0"
-    for shape in sample.shapes:
-        obj = ET.SubElement(root, "object")
-        for tag, text in (("name", class_names[shape.class_id]), ("pose", "unknown"),
-                          ("truncated", "unknown"), ("occluded", "0")):
-            ET.SubElement(obj, tag).text = text
-        box = ET.SubElement(obj, "bndbox")
-        for tag, value in zip(("xmin", "ymin", "xmax", "ymax"), shape.extent, strict=True):
-            ET.SubElement(box, tag).text = str(value)
-        ET.SubElement(box, "rotate_angle").text = f"{shape.angle:.4f}"
-        ET.SubElement(obj, "difficult").text = "0"
-        ET.SubElement(obj, "box_quality").text = f"{-1:.4f}"
-    ET.indent(root)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=False) + b"\n"
-
-
-def _coco_json(samples: list[_Sample], class_names: Sequence[str], object_type: str) -> bytes:
-    ordered = sorted(samples, key=lambda s: s.digest)
-    images, annotations = [], []
-    for image_id, s in enumerate(ordered, start=1):
-        images.append({"id": image_id, "file_name": f"{s.digest}.jpg", "width": s.width,
-                       "height": s.height, "date_captured": "2023-01-01 00:00:00", "license": 1,
-                       "coco_url": "", "flickr_url": ""})
-        for shape in s.shapes:
-            xmin, ymin, xmax, ymax = shape.extent
-            w, h = xmax - xmin + 1, ymax - ymin + 1
-            segmentation: Any = {}
-            area = w * h
-            if object_type == "instance":
-                segmentation = [shape.polygon.reshape(-1).tolist()]
-                area = shape.area
-            elif object_type == "semantic":
-                mask = np.zeros((s.height, s.width), np.uint8)
-                cv2.fillPoly(mask, [shape.polygon], 1)
-                rle = mask_utils.encode(np.asfortranarray(mask))
-                segmentation = {"size": [int(v) for v in rle["size"]],
-                                "counts": rle["counts"].decode("ascii")}
-                area = shape.area
-            annotations.append({"id": len(annotations) + 1, "image_id": image_id,
-                                "category_id": shape.class_id, "iscrowd": 0, "bbox": [xmin, ymin, w, h],
-                                "area": area, "segmentation": segmentation})
-    present = sorted({a["category_id"] for a in annotations})
-    categories = [{"id": i, "name": class_names[i], "supercategory": "object"} for i in present]
-    return json.dumps({"images": images, "annotations": annotations, "categories": categories}).encode()
-
-
-def _env(task: str, task_id: str) -> dict[str, Any]:
-    training = task == "training"
-    return {
-        "input": {
-            "annotations_dir": "/in/annotations",
-            "assets_dir": "/in/assets",
-            "candidate_index_file": "" if training else "/in/candidate-index.tsv",
-            "config_file": "/in/config.yaml",
-            "models_dir": "/in/models",
-            "root_dir": "/in",
-            "training_index_file": "/in/train-index.tsv" if training else "",
-            "val_index_file": "/in/val-index.tsv" if training else "",
-        },
-        "manifest_file": "/img-man/manifest.yaml",
-        "output": {
-            "executor_log_file": "/out/ymir-executor-out.log",
-            "infer_result_file": "/out/infer-result.json",
-            "mining_result_file": "/out/result.tsv",
-            "models_dir": "/out/models",
-            "monitor_file": "/out/monitor.txt",
-            "root_dir": "/out",
-            "tensorboard_dir": "/out/tensorboard",
-            "training_result_file": "/out/models/result.yaml",
-        },
-        "protocol_version": "1.1.0",
-        "run_infer": "infer" in task,
-        "run_mining": "mining" in task,
-        "run_training": training,
-        "task_id": task_id,
-    }
-
-
-def _copy_models(out_dir: Path, models: dict[str, Path]) -> list[str]:
-    """Copy every stage's files; return the container paths of the first stage's files."""
-    chosen: list[str] = []
-    for stage, folder in models.items():
-        files = sorted(f for f in Path(folder).iterdir() if f.is_file())
-        if not files:
-            raise ValueError(f"model stage {stage!r}: folder {folder} has no files")
-        for f in files:
-            (out_dir / "models" / stage).mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(f, out_dir / "models" / stage / f.name)
-        if not chosen:
-            chosen = [f"/in/models/{stage}/{f.name}" for f in files]
-    return chosen
-
-
-def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)

@@ -1,0 +1,133 @@
+"""What a run of the loop shows: learning curves (mean ± std over seeds, one line per miner), the
+table of mAP@0.5 per round, the area under the curve and the gain over random with its spread, the
+wall time per round, and a markdown report linking the plots.
+
+The area under the curve is the trapezoid area of mAP@0.5 over the labelled-image count divided by
+the count's range: the curve's mean mAP. The gain over random is taken per seed (same initial set,
+same round-0 model) and then averaged, so the spread is that of the paired differences.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPORT = "report.md"
+
+
+def auc(labelled: list[int], values: list[float]) -> float:
+    x, y = np.asarray(labelled, float), np.asarray(values, float)
+    if len(x) < 2 or x[-1] == x[0]:
+        return float(y.mean()) if len(y) else 0.0
+    return float(((y[1:] + y[:-1]) / 2 * np.diff(x)).sum() / (x[-1] - x[0]))
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def summarise(results: dict[str, Any], metric: str = "map50") -> dict[str, dict[str, Any]]:
+    """Per miner: labelled counts, the mean and std of ``metric`` per round, the AUC and final value
+    (mean, std), their gains over random (mean, std over seeds) and the mean seconds per round."""
+    curves = results["curves"]
+    random = curves.get("random", {})
+    summary = {}
+    for miner, seeds in curves.items():
+        runs = [seeds[s] for s in sorted(seeds, key=int)]
+        labelled = [p["labelled"] for p in runs[0]]
+        per_round = [[run[r][metric] for run in runs] for r in range(len(labelled))]
+        aucs = {s: auc(labelled, [p[metric] for p in seeds[s]]) for s in seeds}
+        finals = {s: seeds[s][-1][metric] for s in seeds}
+        paired = [s for s in seeds if s in random]
+        gain_auc = [aucs[s] - auc(labelled, [p[metric] for p in random[s]]) for s in paired]
+        gain_final = [finals[s] - random[s][-1][metric] for s in paired]
+        seconds: dict[str, float] = {}
+        for run in runs:
+            for point in run[1:]:
+                for key, value in point["seconds"].items():
+                    seconds[key] = seconds.get(key, 0.0) + value / (len(runs) * (len(run) - 1))
+        summary[miner] = {"labelled": labelled, "rounds": [_mean_std(v) for v in per_round],
+                          "auc": _mean_std(list(aucs.values())), "final": _mean_std(list(finals.values())),
+                          "gain_auc": _mean_std(gain_auc) if gain_auc else None,
+                          "gain_final": _mean_std(gain_final) if gain_final else None,
+                          "seconds": seconds, "seeds": len(runs)}
+    return summary
+
+
+def plot(results: dict[str, Any], out_png: Path, metric: str = "map50") -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    summary = summarise(results, metric)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
+    for miner, s in summary.items():
+        mean = np.array([m for m, _ in s["rounds"]])
+        std = np.array([d for _, d in s["rounds"]])
+        line, = ax.plot(s["labelled"], mean, marker="o", label=f"{miner} (AUC {s['auc'][0]:.3f})",
+                        linestyle="--" if miner == "random" else "-")
+        ax.fill_between(s["labelled"], mean - std, mean + std, alpha=0.15, color=line.get_color())
+    data = results["dataset"]
+    ax.set_xlabel("labelled images")
+    ax.set_ylabel("mAP@0.5 on the test set" if metric == "map50" else "mAP@0.5:0.95 on the test set")
+    ax.set_title(f"{results['plan']['image']} on {data['name']}: mean ± std over "
+                 f"{len(results['plan']['seeds'])} seeds", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_png)
+    plt.close(fig)
+    return out_png
+
+
+def table(results: dict[str, Any], metric: str = "map50") -> str:
+    summary = summarise(results, metric)
+    labelled = next(iter(summary.values()))["labelled"]
+    head = ("| miner | " + " | ".join(f"L={n}" for n in labelled)
+            + " | AUC | gain AUC vs random | gain final vs random | s/round (mine+train+eval) |")
+    rows = [head, "|---|" + "---:|" * (len(labelled) + 4)]
+    for miner, s in summary.items():
+        cells = [f"{m:.3f} ± {d:.3f}" for m, d in s["rounds"]]
+        gains = [("-" if g is None or miner == "random" else f"{g[0]:+.3f} ± {g[1]:.3f}")
+                 for g in (s["gain_auc"], s["gain_final"])]
+        per_round = sum(s["seconds"].values())
+        parts = "+".join(f"{s['seconds'].get(k, 0):.0f}" for k in ("mine", "train", "eval"))
+        rows.append(f"| {miner} | " + " | ".join(cells) + f" | {s['auc'][0]:.3f} ± {s['auc'][1]:.3f} | "
+                    + " | ".join(gains) + f" | {per_round:.0f} ({parts}) |")
+    return "\n".join(rows)
+
+
+def write_report(root: Path) -> Path:
+    """``root/report.md`` (and a curve PNG next to each results.json) for every run under ``root``."""
+    root = Path(root)
+    sections = ["# Active-learning benchmark runs", "",
+                "mAP@0.5 on the held-out test set after each round (mean ± std over seeds); AUC: the curve's "
+                "mean mAP@0.5 over the labelled counts; gains are paired per seed against random. Made by "
+                "`bench/al_bench.py report`.", ""]
+    found = sorted(root.rglob("results.json"))
+    for path in found:
+        results = json.loads(path.read_text(encoding="utf-8"))
+        png = plot(results, path.parent / "curve.png")
+        plan, data = results["plan"], results["dataset"]
+        derived = " (derived data)" if data.get("derived") else ""
+        sections += [f"## {plan['image']} on {data['name']}{derived}", "",
+                     f"pool {data['pool']}, test {data['test']} images, classes {len(data['classes'])}; initial "
+                     f"{plan['initial']}, k {plan['k']}, {plan['rounds']} rounds, seeds {plan['seeds']}, scale "
+                     f"{plan['scale']}; training {_settings(results['settings']['training'])}; whole run "
+                     f"{results['seconds'] / 60:.0f} min.", "",
+                     f"![curve]({png.relative_to(root)})", "", table(results), ""]
+    if not found:
+        sections.append("No results.json under this folder yet.")
+    out = root / REPORT
+    out.write_text("\n".join(sections) + "\n", encoding="utf-8")
+    return out
+
+
+def _settings(training: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in training.items() if k != "args_options")

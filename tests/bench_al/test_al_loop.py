@@ -1,0 +1,136 @@
+"""The active-learning loop (bench/al/): its bookkeeping in isolation, and a tiny real run through
+the yolov5 image (2 rounds, two miners) that checks images move from the pool to the labelled set,
+the curve and report are written and a rerun resumes instead of redoing finished steps."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "bench"))
+
+from al.dataset import load_dataset  # noqa: E402
+from al.loop import Loop, Miner, Plan, ranking, step  # noqa: E402
+from al.report import auc, summarise, write_report  # noqa: E402
+from al.sample import sample_dataset  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    return sample_dataset(tmp_path_factory.mktemp("al") / "sample", pool=10, test=4)
+
+
+def test_miner_specs_and_random_always_in_the_plan(tmp_path):
+    assert Miner.parse(" Entropy:0.5 ") == Miner("entropy", 0.5)
+    assert Miner.parse("aldd").label == "aldd" and Miner("cald", 0.25).label == "cald+div0.25"
+    with pytest.raises(ValueError, match="must be a number"):
+        Miner.parse("entropy:lots")
+    plan = Plan(dataset=tmp_path, image="yolov5", miners=(Miner("entropy"),), out=tmp_path)
+    assert [m.label for m in plan.miners] == ["random", "entropy"]
+    with pytest.raises(ValueError, match="twice"):
+        Plan(dataset=tmp_path, image="yolov5", miners=(Miner("aldd"), Miner("aldd")), out=tmp_path)
+
+
+def test_the_dataset_is_read_with_contiguous_classes_and_checked(dataset, tmp_path):
+    data = load_dataset(dataset)
+    assert data.class_names == ["circle", "square", "triangle"]
+    assert len(data.pool) == 10 and len(data.test) == 4
+    assert sum(len(i.boxes) for i in data.pool.values()) > 10
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    pool = json.loads((dataset / "pool.json").read_text())
+    (bad / "pool.json").write_text(json.dumps(pool))
+    (bad / "test.json").write_text(json.dumps(pool))  # the same images in both splits
+    with pytest.raises(ValueError, match="both in the pool and the test set"):
+        load_dataset(bad)
+
+
+def test_ranking_reads_result_tsv_as_ymir_does(tmp_path):
+    tsv = tmp_path / "result.tsv"
+    tsv.write_text("/in/assets/aa/0aa.jpg\t0.5\n/in/assets/bb/1bb.jpg\t0.9\n/in/assets/cc/2cc.jpg\t0.5\n")
+    names = {"0aa": "a.jpg", "1bb": "b.jpg", "2cc": "c.jpg"}
+    assert ranking(tsv, names) == [("b.jpg", 0.9), ("a.jpg", 0.5), ("c.jpg", 0.5)]  # ties: file order
+    with pytest.raises(ValueError, match="not the 4 given"):
+        ranking(tsv, {**names, "3dd": "d.jpg"})
+    tsv.write_text("/in/assets/zz/9zz.jpg\t0.1\n")
+    with pytest.raises(ValueError, match="is not a candidate"):
+        ranking(tsv, names)
+
+
+def test_a_step_runs_once_and_a_half_done_step_is_redone(tmp_path):
+    calls = []
+
+    def action():
+        calls.append(1)
+        (tmp_path / "s" / "partial").write_text("x")
+        return {"value": len(calls)}
+
+    assert step(tmp_path / "s", action)["value"] == 1
+    assert step(tmp_path / "s", action)["value"] == 1 and len(calls) == 1  # done: not rerun
+    (tmp_path / "s" / "step.json").unlink()  # killed before the end
+    assert step(tmp_path / "s", action)["value"] == 2
+
+
+def test_validation_split_is_seeded_and_keeps_training_images(dataset, tmp_path):
+    loop = Loop(Plan(dataset=dataset, image="yolov5", miners=(), out=tmp_path, initial=4, k=2, rounds=2, seeds=(0,)))
+    names = list(loop.dataset.pool)
+    train, val = loop.split(0, names)
+    assert len(val) == 2 and len(train) == 8 and set(train) | set(val) == set(names)
+    assert loop.split(0, names) == (train, val)
+    assert loop.split(1, names) != (train, val)
+    assert loop.initial_set(0) == loop.initial_set(0) != loop.initial_set(1)
+
+
+def test_area_under_the_curve_and_gains_are_paired_per_seed():
+    assert auc([10, 20, 30], [0.0, 0.5, 0.5]) == pytest.approx((0.25 * 10 + 0.5 * 10) / 20)
+
+    def curve(values):
+        return [{"labelled": 10 * (i + 1), "map50": v, "map": v / 2, "seconds": {"train": 1.0}}
+                for i, v in enumerate(values)]
+
+    results = {"curves": {"random": {"0": curve([0.1, 0.2]), "1": curve([0.3, 0.3])},
+                          "entropy": {"0": curve([0.1, 0.4]), "1": curve([0.3, 0.5])}}}
+    s = summarise(results)
+    assert s["entropy"]["gain_final"] == pytest.approx((0.2, 0.0))
+    assert s["entropy"]["gain_auc"][0] == pytest.approx(0.1)
+    assert s["random"]["rounds"][0] == pytest.approx((0.2, 0.1414), abs=1e-3)
+
+
+@pytest.mark.slow
+def test_two_rounds_through_the_yolov5_image_move_images_and_resume(dataset, tmp_path):
+    plan = Plan(dataset=dataset, image="yolov5", miners=(Miner("entropy"),), out=tmp_path / "out", initial=4, k=2,
+                rounds=2, seeds=(0,), epochs=1, img_size=64)
+    lines: list[str] = []
+    results = Loop(plan, echo=lines.append).run()
+    run = tmp_path / "out" / "sample" / "yolov5"
+    initial = set(Loop(plan).initial_set(0))
+    for miner in ("random", "entropy"):
+        labelled = set(initial)
+        for r in (1, 2):
+            folder = run / "seed0" / miner / f"round{r}"
+            picked = json.loads((folder / "mine" / "step.json").read_text())["picked"]
+            candidates = (folder / "mine" / "in" / "candidate-index.tsv").read_text().splitlines()
+            assert len(picked) == 2 and not set(picked) & labelled  # moved from U ...
+            assert len(candidates) == 10 - len(labelled)             # ... which shrank by k
+            labelled |= set(picked)
+            trained = json.loads((folder / "train" / "step.json").read_text())
+            assert set(trained["train"]) | set(trained["val"]) == labelled  # ... into L
+            assert (folder / "mine" / "picks.png").stat().st_size > 0
+        curve = results["curves"][miner]["0"]
+        assert [p["labelled"] for p in curve] == [4, 6, 8]
+        assert all(0.0 <= p["map50"] <= 1.0 for p in curve)
+    assert len(lines) == 1 + 2 * 2
+    report = write_report(tmp_path / "out")
+    assert (run / "curve.png").stat().st_size > 0 and "| entropy |" in report.read_text()
+
+    last = run / "seed0" / "entropy" / "round2"
+    (last / "eval" / "step.json").unlink()  # killed during the last evaluation
+    trained_at = (last / "train" / "step.json").stat().st_mtime_ns
+    again = Loop(plan, echo=lines.append).run()
+    assert (last / "train" / "step.json").stat().st_mtime_ns == trained_at  # finished steps are kept
+    assert (last / "eval" / "step.json").is_file()
+    assert [p["map50"] for p in again["curves"]["entropy"]["0"]] == [p["map50"] for p in curve]  # same model
