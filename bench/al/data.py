@@ -12,6 +12,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from pycocotools import mask as mask_utils
 
 from al import fashion, trees
 from al.cache import cache_root, dataset_writer, is_ready
@@ -89,14 +90,15 @@ def _pick(images: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
 
 
 def _draw(image: np.ndarray, annotations: list[dict[str, Any]], names: dict[int, str], scale: int) -> np.ndarray:
-    """The image enlarged with its boxes (and rotated boxes / polygons), a label on each box when
+    """The image enlarged with its boxes (and rotated boxes / masks), a label on each box when
     there is more than one class."""
     canvas = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
     for a in annotations:
         colour = _COLOURS[a["category_id"] % len(_COLOURS)]
-        for polygon in a.get("segmentation", []):
-            points = (np.asarray(polygon).reshape(-1, 1, 2) * scale).round().astype(np.int32)
-            cv2.polylines(canvas, [points], True, colour, 1, cv2.LINE_AA)
+        if "segmentation" in a:
+            mask = cv2.resize(mask_utils.decode(a["segmentation"]), None, fx=scale, fy=scale,
+                              interpolation=cv2.INTER_NEAREST).astype(bool)
+            canvas[mask] = (0.5 * canvas[mask] + 0.5 * np.array(colour)).astype(np.uint8)
         if "rbox" in a:
             cx, cy, w, h, angle = a["rbox"]
             corners = cv2.boxPoints(((cx * scale, cy * scale), (w * scale, h * scale), math.degrees(angle)))
@@ -159,7 +161,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--pool", type=int, help=f"fashion: pool images (default {FASHION_DEFAULTS['pool']})")
     p.add_argument("--test", type=int, help=f"fashion: test images (default {FASHION_DEFAULTS['test']})")
     p.add_argument("--variant", choices=fashion.VARIANTS, default="detection",
-                   help="fashion: rotated adds rbox, instance adds segmentation polygons")
+                   help="fashion: rotated adds rbox, instance adds segmentation (RLE masks)")
     p.add_argument("--force", action="store_true", help="rebuild even when the folder is READY")
     p.add_argument("--preview", type=Path, metavar="OUT.png", help="also draw a contact sheet of 16 labelled images")
     p.set_defaults(func=run)
