@@ -43,6 +43,9 @@ def prepare(name: str, cache: Path | None = None, *, seed: int | None = None, po
         raise ValueError(f"unknown dataset {name!r}: one of {', '.join(DATASETS)}")
     if name == "trees" and (seed is not None or pool is not None or test is not None or variant != "detection"):
         raise ValueError("trees is a fixed set of real photos: --seed, --pool, --test and --variant are for fashion")
+    for flag, value in (("--pool", pool), ("--test", test)):
+        if value is not None and value < 1:
+            raise ValueError(f"{flag} must be at least 1 image, not {value}")
     if variant not in fashion.VARIANTS:
         raise ValueError(f"unknown variant {variant!r}: one of {', '.join(fashion.VARIANTS)}")
     cache = Path(cache) if cache is not None else cache_root()

@@ -35,10 +35,10 @@ FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 CLASS_NAMES = ("tshirt_top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag",
                "ankle_boot")
 # skimage.data images shipped inside the scikit-image wheel (they load with no network and no
-# download cache); the others in skimage.data need pooch and a download
-BACKGROUNDS = ("brick", "grass", "gravel", "camera", "coffee", "astronaut", "chelsea", "rocket", "coins", "moon",
-               "immunohistochemistry", "hubble_deep_field", "retina", "stereo_motorcycle", "page", "text", "cell",
-               "clock")
+# download cache; the others need pooch and a download) whose docstrings state CC0, public domain
+# or no known copyright restrictions (moon, page and the Middlebury motorcycle state none: left out)
+BACKGROUNDS = ("brick", "grass", "gravel", "camera", "coffee", "astronaut", "chelsea", "rocket", "coins",
+               "immunohistochemistry", "hubble_deep_field", "retina", "text", "cell", "clock")
 VARIANTS = ("detection", "rotated", "instance")
 MASK_THRESHOLD = 0.1  # of an item's intensity (0..1): above it is the item (holes filled)
 PAD = 8  # background margin for the near-copies' shifts
@@ -440,18 +440,20 @@ def generate_split(items: np.ndarray, labels: np.ndarray, backgrounds: Sequence[
     return out
 
 
-def _info(seed: int, variant: str) -> dict[str, Any]:
+def _info(seed: int, variant: str, settings: Settings) -> dict[str, Any]:
     kind = {"detection": "boxes", "rotated": "boxes and rotated boxes (rbox, le90)",
             "instance": "boxes and instance masks (RLE) of the visible parts"}[variant]
+    low, high = settings.scale
     return {
         "description": f"DERIVED, synthetic compositions of real photos: Fashion-MNIST product photos pasted at "
-                       f"16-96 px onto scikit-image's bundled photos and textures, with clutter, occlusion, a "
-                       f"10:1 class imbalance and near-copies in the pool, a balanced test set; {kind} measured "
-                       f"from the pasted masks",
+                       f"{low:g}-{high:g} px onto scikit-image's bundled photos and textures, with clutter, "
+                       f"occlusion, a {settings.imbalance:g}:1 class imbalance and {settings.dup_share:.0%} "
+                       f"near-copies in the pool, a balanced test set; {kind} measured from the pasted masks",
         "source": "Fashion-MNIST (Zalando Research; Debian package dataset-fashion-mnist: train split for the pool, "
-                  "t10k for the test set); backgrounds from skimage.data in the scikit-image wheel",
-        "license": "Fashion-MNIST: MIT; scikit-image data: BSD-3-Clause / public domain / CC0 per image "
-                   "(skimage.data's notes)",
+                  f"t10k for the test set); backgrounds: {', '.join(BACKGROUNDS)} from skimage.data (scikit-image "
+                  f"wheel)",
+        "license": "Fashion-MNIST: MIT; backgrounds: CC0 or public domain (no known copyright restrictions), "
+                   "as each skimage.data function's docstring states",
         "derived": True,
         "seed": seed,
     }
@@ -483,7 +485,8 @@ def generate(folder: Path, train: tuple[np.ndarray, np.ndarray], test: tuple[np.
             for a in r.annotations:
                 extra = {k: v for k, v in a.items() if k not in ("category_id", "xyxy")}
                 split.add_box(image_id, a["category_id"], a["xyxy"], **extra)
-        write_coco(folder / f"{split_name}.json", _info(seed, variant), split.images, split.annotations, categories)
+        write_coco(folder / f"{split_name}.json", _info(seed, variant, settings), split.images, split.annotations,
+                   categories)
         first_id += len(rendered)
 
 

@@ -246,6 +246,9 @@ def test_prepare_writes_once_and_a_rerun_does_nothing(tmp_path, monkeypatch):
     assert data.folder_name("fashion") == "fashion" and data.folder_name("fashion", "rotated") == "fashion-rotated"
     with pytest.raises(ValueError, match="fixed set"):
         data.prepare("trees", tmp_path, pool=5)
+    with pytest.raises(ValueError, match="--pool must be at least 1"):
+        data.prepare("fashion", tmp_path, pool=0)
+    assert len(calls) == 2
 
 
 def test_preview_draws_a_sheet(tmp_path):
