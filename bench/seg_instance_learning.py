@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import yaml
+
 from timing import ENV
 
 ROOT = Path(__file__).resolve().parents[1]
