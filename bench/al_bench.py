@@ -1,6 +1,8 @@
 """The active-learning benchmark's one command (issue 14).
 
-    .venv/bin/python bench/al_bench.py data {trees,fashion} [--preview OUT.png]
+    .venv/bin/python bench/al_bench.py data {trees,fashion} [--variant ...] [--preview OUT.png]
+    .venv/bin/python bench/al_bench.py run DATASET_DIR --image IMAGE --miners random,entropy,aldd,cald [...]
+    .venv/bin/python bench/al_bench.py report [OUT]
 """
 
 from __future__ import annotations
@@ -8,13 +10,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from al import data
+from al import commands, data
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="al_bench.py", description=__doc__.splitlines()[0])
     subparsers = parser.add_subparsers(dest="command", required=True)
     data.add_parser(subparsers)
+    commands.add_run(subparsers)
+    commands.add_report(subparsers)
     args = parser.parse_args(argv)
     return args.func(args)
 

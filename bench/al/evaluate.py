@@ -9,9 +9,10 @@ import json
 from pathlib import Path
 
 import numpy as np
-from al.dataset import Dataset
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
+
+from al.dataset import Dataset
 
 
 def ground_truth(dataset: Dataset) -> COCO:

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from al.dataset import Dataset, Item
 
+from al.dataset import Dataset, Item
 from ymir_base.sample.writer import Sample, Shape, asset_path, write_task
 
 

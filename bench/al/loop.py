@@ -25,13 +25,13 @@ from typing import Any
 
 import numpy as np
 import yaml
+
 from al.dataset import Dataset, load_dataset
 from al.evaluate import evaluate
 from al.inputs import predict_in, training_in
 from al.settings import TaskSettings, task_settings
 from al.sheet import picks_sheet
 from timing import ENV, exec_run
-
 from ymir_base.results.atomic import write_text_atomic
 
 RESULTS = "results.json"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
 from al.dataset import Dataset
 
 TILE = 160

@@ -1,0 +1,53 @@
+"""The ``run`` and ``report`` subcommands of bench/al_bench.py."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from al.loop import Loop, Miner, Plan
+from al.report import write_report
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_OUT = ROOT / "bench-out" / "al"
+
+
+def add_run(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("run", help="run the loop for one image on one prepared dataset",
+                              description="Rounds of train / evaluate / mine through 'ymir-exec run IMAGE'; "
+                                          "a killed run picks up at its last finished step when rerun.")
+    p.add_argument("dataset", type=Path, help="a prepared dataset folder (images/, pool.json, test.json)")
+    p.add_argument("--image", required=True, help="the executor image, e.g. yolov5, mmdet, mmyolo")
+    p.add_argument("--miners", default="random,entropy",
+                   help="comma-separated mining algorithms of the image, NAME or NAME:DIVERSITY "
+                        "(random is always added)")
+    p.add_argument("--initial", type=int, default=10, help="labelled images before the first round")
+    p.add_argument("-k", type=int, default=10, help="images moved from the pool to the labelled set per round")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (initial set, validation split)")
+    p.add_argument("--scale", choices=("cpu", "gpu"), default="cpu")
+    p.add_argument("--epochs", type=int, help="training epochs per round (default: the scale's)")
+    p.add_argument("--img-size", type=int, help="input size of every task (default: the scale's)")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    p.set_defaults(func=run)
+
+
+def add_report(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("report", help="curves, tables and report.md of every run under a folder")
+    p.add_argument("out", type=Path, nargs="?", default=DEFAULT_OUT)
+    p.set_defaults(func=report)
+
+
+def run(args: argparse.Namespace) -> int:
+    miners = tuple(Miner.parse(m) for m in args.miners.split(",") if m.strip())
+    plan = Plan(dataset=args.dataset, image=args.image, miners=miners, out=args.out, initial=args.initial, k=args.k,
+                rounds=args.rounds, seeds=tuple(int(s) for s in args.seeds.split(",")), scale=args.scale,
+                epochs=args.epochs, img_size=args.img_size)
+    Loop(plan, echo=lambda line: print(line, flush=True)).run()
+    print(write_report(args.out))
+    return 0
+
+
+def report(args: argparse.Namespace) -> int:
+    print(write_report(args.out))
+    return 0
