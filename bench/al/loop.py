@@ -99,6 +99,7 @@ class Point:
     map50: float
     map: float
     seconds: dict[str, float] = field(default_factory=dict)  # train, eval, mine of this round
+    redundant: int = 0  # picks of this round that were near-duplicates of labelled images or earlier picks
 
 
 class Loop:
@@ -129,6 +130,7 @@ class Loop:
                     picked = self.mine(folder / "mine", model, current, miner)
                     current = current + picked["picked"]
                     point, model = self._round(folder, seed, current, r, picked["seconds"])
+                    point.redundant = int(picked.get("redundant", 0))
                     points.append(point)
                     self.echo(f"[{self.plan.image} {self.dataset.name} seed {seed}] {miner.label} round {r}: "
                               f"{len(current)} labelled, mAP@0.5 {point.map50:.3f} "
@@ -202,7 +204,8 @@ class Loop:
             ranked = ranking(folder / "out" / "result.tsv", {self.dataset.digest(n): n for n in unlabelled})
             picked = [name for name, _ in ranked[:self.plan.k]]
             picks_sheet(self.dataset, ranked[:SHOWN_PICKS], folder / "picks.png")
-            return {"picked": picked, "scores": [score for _, score in ranked[:self.plan.k]]}
+            return {"picked": picked, "scores": [score for _, score in ranked[:self.plan.k]],
+                    "redundant": redundant(self.dataset, labelled, picked)}
 
         return step(folder, action)
 
@@ -234,6 +237,18 @@ def ranking(result_tsv: Path, names: dict[str, str]) -> list[tuple[str, float]]:
     if sorted(n for n, _ in rows) != sorted(names.values()):
         raise ValueError(f"{result_tsv}: lists {len(rows)} candidates, not the {len(names)} given")
     return sorted(rows, key=lambda row: -row[1])  # stable: ties keep the file's order
+
+
+def redundant(dataset: Dataset, labelled: list[str], picked: list[str]) -> int:
+    """How many picks are near-duplicates (same ``group``) of a labelled image or of an earlier pick:
+    labelling effort a diverse ranking would have spent on something new."""
+    seen = {dataset.pool[n].group for n in labelled}
+    count = 0
+    for name in picked:
+        group = dataset.pool[name].group
+        count += group in seen
+        seen.add(group)
+    return count
 
 
 def step(folder: Path, action: Callable[[], dict[str, Any]]) -> dict[str, Any]:

@@ -50,7 +50,8 @@ def summarise(results: dict[str, Any], metric: str = "map50") -> dict[str, dict[
             for point in run[1:]:
                 for key, value in point["seconds"].items():
                     seconds[key] = seconds.get(key, 0.0) + value / (len(runs) * (len(run) - 1))
-        summary[miner] = {"labelled": labelled, "rounds": [_mean_std(v) for v in per_round],
+        redundant = sum(p.get("redundant", 0) for run in runs for p in run[1:]) / len(runs)
+        summary[miner] = {"labelled": labelled, "rounds": [_mean_std(v) for v in per_round], "redundant": redundant,
                           "auc": _mean_std(list(aucs.values())), "final": _mean_std(list(finals.values())),
                           "gain_auc": _mean_std(gain_auc) if gain_auc else None,
                           "gain_final": _mean_std(gain_final) if gain_final else None,
@@ -90,8 +91,8 @@ def table(results: dict[str, Any], metric: str = "map50") -> str:
     summary = summarise(results, metric)
     labelled = next(iter(summary.values()))["labelled"]
     head = ("| miner | " + " | ".join(f"L={n}" for n in labelled)
-            + " | AUC | gain AUC vs random | gain final vs random | s/round (mine+train+eval) |")
-    rows = [head, "|---|" + "---:|" * (len(labelled) + 4)]
+            + " | AUC | gain AUC vs random | gain final vs random | near-duplicate picks | s/round (mine+train+eval) |")
+    rows = [head, "|---|" + "---:|" * (len(labelled) + 5)]
     for miner, s in summary.items():
         cells = [f"{m:.3f} ± {d:.3f}" for m, d in s["rounds"]]
         gains = [("-" if g is None or miner == "random" else f"{g[0]:+.3f} ± {g[1]:.3f}")
@@ -99,7 +100,7 @@ def table(results: dict[str, Any], metric: str = "map50") -> str:
         per_round = sum(s["seconds"].values())
         parts = "+".join(f"{s['seconds'].get(k, 0):.0f}" for k in ("mine", "train", "eval"))
         rows.append(f"| {miner} | " + " | ".join(cells) + f" | {s['auc'][0]:.3f} ± {s['auc'][1]:.3f} | "
-                    + " | ".join(gains) + f" | {per_round:.0f} ({parts}) |")
+                    + " | ".join(gains) + f" | {s['redundant']:.1f} | {per_round:.0f} ({parts}) |")
     return "\n".join(rows)
 
 
@@ -108,8 +109,9 @@ def write_report(root: Path) -> Path:
     root = Path(root)
     sections = ["# Active-learning benchmark runs", "",
                 "mAP@0.5 on the held-out test set after each round (mean ± std over seeds); AUC: the curve's "
-                "mean mAP@0.5 over the labelled counts; gains are paired per seed against random. Made by "
-                "`bench/al_bench.py report`.", ""]
+                "mean mAP@0.5 over the labelled counts; gains are paired per seed against random; near-duplicate "
+                "picks: picks per run that share a near-duplicate group with a labelled image or an earlier pick. "
+                "Made by `bench/al_bench.py report`.", ""]
     found = sorted(root.rglob("results.json"))
     for path in found:
         results = json.loads(path.read_text(encoding="utf-8"))

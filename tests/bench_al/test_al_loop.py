@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "bench"))
 
 from al.dataset import load_dataset  # noqa: E402
-from al.loop import Loop, Miner, Plan, ranking, step  # noqa: E402
+from al.loop import Loop, Miner, Plan, ranking, redundant, step  # noqa: E402
 from al.report import auc, summarise, write_report  # noqa: E402
 from al.sample import sample_dataset  # noqa: E402
 
@@ -59,6 +59,18 @@ def test_ranking_reads_result_tsv_as_ymir_does(tmp_path):
     tsv.write_text("/in/assets/zz/9zz.jpg\t0.1\n")
     with pytest.raises(ValueError, match="is not a candidate"):
         ranking(tsv, names)
+
+
+def test_near_duplicate_picks_are_counted_against_labelled_images_and_earlier_picks(dataset):
+    from dataclasses import replace
+
+    data = load_dataset(dataset)
+    names = list(data.pool)
+    groups = {names[0]: 7, names[1]: 7, names[2]: 8, names[3]: 8, names[4]: 9}
+    data.pool.update({n: replace(data.pool[n], group=g) for n, g in groups.items()})
+    # names[1] repeats labelled names[0]; names[3] repeats the earlier pick names[2]; names[4] is new
+    assert redundant(data, [names[0]], [names[1], names[2], names[3], names[4]]) == 2
+    assert redundant(data, [], [names[2], names[4]]) == 0
 
 
 def test_a_step_runs_once_and_a_half_done_step_is_redone(tmp_path):
