@@ -1,4 +1,4 @@
-"""The YOLOv5-seg predictor's pooled features: the detection predictor's checks (test_features.py
+"""The YOLOv5-seg predictor's pooled features: the detection predictor's checks (test_yolov5_features.py
 in tests/yolov5) on a random YOLOv5n-seg, masks unchanged too."""
 
 from __future__ import annotations

@@ -148,7 +148,7 @@ def _features_of(preds: list[Prediction] | None, i: int, asset: str) -> np.ndarr
     features = preds[i].features if preds is not None else None
     if features is None:
         raise ValueError(f"the predictor gave no features for {asset} although asked (want=FEATURES)")
-    return features
+    return np.array(features, np.float32)  # a copy: a view would keep its whole batch's array alive
 
 
 class _TopScores:
