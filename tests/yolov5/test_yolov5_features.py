@@ -89,3 +89,25 @@ def test_a_model_without_its_architecture_description_offers_no_features(checkpo
     assert backbone_end(model) is not None
     del model.yaml
     assert backbone_end(model) is None
+
+
+def test_the_yolov5_image_mines_with_diversity(sample, checkpoint):
+    """Through the image: random with diversity loads the model for its features and re-ranks the
+    best candidates, the scores' multiset and every candidate kept."""
+    from ymir_base.engine.task import run_task
+    from ymir_base.verify.checks import check_mining_result
+
+    in_dir, out_dir = sample("mining", models={"best": checkpoint.parent}, images=8)
+    settings = {"mining_algorithm": "random", "img_size": 64}
+    assert run_task("yolov5", in_dir, out_dir.parent / "plain", settings) == 0
+    assert run_task("yolov5", in_dir, out_dir, {**settings, "diversity": 10.0, "diversity_pool": 6}) == 0
+    candidates = (in_dir / "candidate-index.tsv").read_text().split()
+    assert check_mining_result(out_dir / "result.tsv", candidates) == []
+
+    def rows(folder):
+        return [line.split("\t") for line in (folder / "result.tsv").read_text().splitlines()]
+
+    plain, diverse = rows(out_dir.parent / "plain"), rows(out_dir)
+    assert [s for _, s in diverse] == [s for _, s in plain]
+    assert diverse[6:] == plain[6:] and diverse[0] == plain[0]
+    assert [a for a, _ in diverse[:6]] != [a for a, _ in plain[:6]]  # weight 10: the order follows the features
