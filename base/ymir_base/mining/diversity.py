@@ -13,7 +13,8 @@ The ``diversity_pool`` (M) highest-scored candidates are re-ranked greedily:
 So ``result.tsv`` sorted by score shows the diverse order, the multiset of scores is unchanged, and
 every re-ranked candidate stays above the candidates outside the M, whose scores are untouched.
 The features are the predictor's pooled vectors (``Prediction.features``) of the same pass. Cost:
-O(M² D) time and O(M D) memory, whatever the size of the candidate pool.
+O(M² D) time and O(M (M + D)) memory (M = 1000, D = 2048: about 25 MB and a
+fraction of a second), whatever the size of the candidate pool.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ def diverse_order(scores: Sequence[float] | np.ndarray, features: np.ndarray, di
         return np.argsort(-values, kind="stable")
     lengths = np.linalg.norm(vectors, axis=1, keepdims=True)
     unit = np.divide(vectors, lengths, out=np.zeros_like(vectors), where=lengths > 0)
+    cosine = unit @ unit.T  # every pair at once: one matrix product is far faster than M products with a vector
     max_sim = np.zeros(m)
     free = np.ones(m, bool)
     order = np.empty(m, np.intp)
@@ -66,7 +68,7 @@ def diverse_order(scores: Sequence[float] | np.ndarray, features: np.ndarray, di
         pick = int(np.argmax(gain))  # the first maximum: the earlier candidate wins a tie
         order[k] = pick
         free[pick] = False
-        np.maximum(max_sim, unit @ unit[pick], out=max_sim)
+        np.maximum(max_sim, cosine[pick], out=max_sim)
     return order
 
 
