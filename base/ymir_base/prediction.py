@@ -19,6 +19,12 @@ The soft masks (``mask_probs``, ``mask_boxes``) are made only when a miner asks 
 (``want=MASK_PROBS``): they stay on the model's device, as torch tensors, so that the miners work
 there without a copy; numpy arrays are accepted too (tests, other predictors). Every other field is
 numpy.
+
+``features`` (only when asked, ``want=FEATURES``) is one float32 vector [D] per image: the global
+average of a deep feature map of the same forward pass (YOLOv5: the last backbone layer; the
+OpenMMLab detectors: the deepest level ``extract_feat`` gives; mmseg: the backbone's last output).
+Letterbox padding is part of the map. The engine's diversity re-ranking compares images by the
+cosine of these vectors; D is the same for every image of one model.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ SEMANTIC_PROBS = "semantic_probs"    # per-pixel softmax [K, h, w] at a reduced 
 MASK_PROBS = "mask_probs"            # instance: soft masks on the network-input grid + their boxes (apis, maskAL)
 CLASS_PROBS = "class_probs"          # per-detection class-probability vectors (maskAL)
 STOCHASTIC_PREDICT = "stochastic_predict"  # predict_stochastic(): MC passes with test-time DropBlock (maskAL)
+FEATURES = "features"                # a pooled feature vector [D] per image (diversity re-ranking)
 
 _PER_OBJECT = {"per_object": True}
 
@@ -81,12 +88,18 @@ class Prediction:
     # (float32 or float16) over all K model outputs (a training-only background too), at a
     # resolution that keeps the aspect ratio, h <= H, w <= W, longest side <= 1024
     semantic_probs: np.ndarray | None = None
+    # only when asked (want=FEATURES): the image's pooled feature vector [D], float32
+    features: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.boxes = np.asarray(self.boxes, dtype=np.float32).reshape(-1, 4)
         self.scores = np.asarray(self.scores, dtype=np.float32).reshape(-1)
         self.class_ids = np.asarray(self.class_ids, dtype=np.int64).reshape(-1)
         n = len(self.boxes)
+        if self.features is not None:
+            self.features = np.asarray(self.features, dtype=np.float32)
+            if self.features.ndim != 1:
+                raise ValueError(f"features must be one vector [D] per image, got shape {self.features.shape}")
         if self.rboxes is not None:
             self.rboxes = np.asarray(self.rboxes, dtype=np.float64)
             if self.rboxes.size == 0:

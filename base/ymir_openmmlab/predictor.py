@@ -3,7 +3,8 @@ preprocessor, one forward pass per batch, the head's own box decoding and NMS.
 
 The same pass gives ALDD its dense maps: the head's per-level class logits ``[B, A*C, h, w]``
 (times the objectness of the heads that have it, see heads.py) become probability maps
-``[A, C, h, w]`` per image.
+``[A, C, h, w]`` per image, and on request (``want=FEATURES``) each image's pooled features: the
+deepest (last, coarsest) level of ``extract_feat``'s output averaged over its map, padding included.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from mmengine.config import Config
 from ymir_base.engine.backend import Predictor, model_class_names
 from ymir_base.engine.device import select_device
 from ymir_base.errors import ConfigError, ModelError
-from ymir_base.prediction import AUGMENTED_PREDICT, BOXES, DENSE_CLASS_PROBS, Prediction
+from ymir_base.prediction import AUGMENTED_PREDICT, BOXES, DENSE_CLASS_PROBS, FEATURES, Prediction
 from ymir_base.protocol.context import TaskContext
 from ymir_openmmlab import config as mmcfg
 from ymir_openmmlab.heads import adapter_for
@@ -28,7 +29,7 @@ LOG = logging.getLogger(__name__)
 
 
 class OpenMMLabPredictor(Predictor):
-    capabilities = frozenset({BOXES, DENSE_CLASS_PROBS, AUGMENTED_PREDICT})
+    capabilities = frozenset({BOXES, DENSE_CLASS_PROBS, AUGMENTED_PREDICT, FEATURES})
 
     def __init__(self, cfg: Config, checkpoint: Path, *, device: torch.device, conf_threshold: float,
                  batch_size: int, class_names: list[str] | None = None, img_size: int = 0,
@@ -81,12 +82,18 @@ class OpenMMLabPredictor(Predictor):
     def predict(self, images: list[np.ndarray], *, want: frozenset[str] = frozenset()) -> list[Prediction]:
         out: list[Prediction] = []
         for start in range(0, len(images), self.batch_size):
-            out += self._forward(images[start:start + self.batch_size], DENSE_CLASS_PROBS in want)
+            out += self._forward(images[start:start + self.batch_size], want)
         return out
 
     def network_outputs(self, chunk: list[np.ndarray]) -> tuple[torch.Tensor, list[dict], tuple[Any, ...]]:
         """One forward pass: the preprocessed batch, each image's meta info (scale, padding) and the
         head's raw outputs, i.e. everything the head's own ``predict_by_feat`` decodes."""
+        inputs, metas, _, outs = self._network(chunk)
+        return inputs, metas, outs
+
+    def _network(self, chunk: list[np.ndarray]) -> tuple[torch.Tensor, list[dict], tuple[torch.Tensor, ...],
+                                                         tuple[Any, ...]]:
+        """network_outputs() and, third, the feature levels the head reads."""
         from mmengine.dataset import pseudo_collate
         from mmengine.registry import DefaultScope
 
@@ -96,13 +103,15 @@ class OpenMMLabPredictor(Predictor):
                     for i, img in enumerate(chunk)]
         batch = self.model.data_preprocessor(pseudo_collate(data), False)
         inputs = batch["inputs"]
-        outs = self.head(self.model.extract_feat(inputs))
-        return inputs, [s.metainfo for s in batch["data_samples"]], outs
+        feats = self.model.extract_feat(inputs)
+        feats = (feats,) if isinstance(feats, torch.Tensor) else tuple(feats)
+        return inputs, [s.metainfo for s in batch["data_samples"]], feats, self.head(feats)
 
-    def _forward(self, chunk: list[np.ndarray], dense: bool) -> list[Prediction]:
-        inputs, metas, outs = self.network_outputs(chunk)
+    def _forward(self, chunk: list[np.ndarray], want: frozenset[str]) -> list[Prediction]:
+        inputs, metas, feats, outs = self._network(chunk)
         results = self.adapter.decode(self.head, outs, metas)
-        maps = self.adapter.class_maps(outs, self.num_classes) if dense else None
+        maps = self.adapter.class_maps(outs, self.num_classes) if DENSE_CLASS_PROBS in want else None
+        pooled = feats[-1].float().mean(dim=(2, 3)).cpu().numpy() if FEATURES in want else None
         preds = []
         for i, (img, res) in enumerate(zip(chunk, results, strict=True)):
             h, w = img.shape[:2]
@@ -111,7 +120,8 @@ class OpenMMLabPredictor(Predictor):
             bboxes = res.bboxes.tensor if hasattr(res.bboxes, "tensor") else res.bboxes
             extra = {"scores": res.scores.float().cpu().numpy(), "class_ids": res.labels.cpu().numpy().astype(np.int64),
                      "dense_class_probs": [m[i] for m in maps] if maps is not None else None,
-                     "input_size": tuple(inputs.shape[2:]) if maps is not None else None}
+                     "input_size": tuple(inputs.shape[2:]) if maps is not None else None,
+                     "features": pooled[i] if pooled is not None else None}
             if bboxes.shape[-1] == 5:
                 preds.append(Prediction.from_rotated((h, w), bboxes.double().cpu().numpy(), **extra))
                 continue

@@ -2,13 +2,17 @@
 
 The same pass can return ALDD's dense maps: the Detect head's raw per-level outputs
 ``[B, A, h, w, 5 + C (+ mask coefficients)]`` become ``sigmoid(obj) * sigmoid(cls)`` maps shaped
-``[A, C, h, w]``. The YOLOv5-seg predictor (segment_predictor.py) shares everything but the
-post-processing.
+``[A, C, h, w]``. It can also return each image's pooled features (``want=FEATURES``): the output
+of the last backbone layer (SPPF in the v6+ architectures), averaged over the letterboxed map,
+caught by a forward hook that exists only during that pass. The YOLOv5-seg predictor
+(segment_predictor.py) shares everything but the post-processing.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +21,7 @@ import torch
 from ymir_base.engine.backend import Predictor, model_class_names
 from ymir_base.engine.device import select_device
 from ymir_base.errors import ModelError
-from ymir_base.prediction import AUGMENTED_PREDICT, BOXES, DENSE_CLASS_PROBS, Prediction
+from ymir_base.prediction import AUGMENTED_PREDICT, BOXES, DENSE_CLASS_PROBS, FEATURES, Prediction
 from ymir_base.protocol.context import TaskContext
 from ymir_yolov5lib import runtime
 
@@ -26,7 +30,7 @@ MAX_DET = 300
 
 
 class Yolov5Predictor(Predictor):
-    capabilities = frozenset({BOXES, DENSE_CLASS_PROBS, AUGMENTED_PREDICT})
+    capabilities = frozenset({BOXES, DENSE_CLASS_PROBS, AUGMENTED_PREDICT, FEATURES})
     segmentation = False  # the head this predictor decodes: Detect, or Segment (YOLOv5-seg)
 
     def __init__(self, weights: Path, *, device: torch.device, img_size: int, conf_thres: float,
@@ -43,6 +47,10 @@ class Yolov5Predictor(Predictor):
         if isinstance(self.model.model[-1], Segment) != self.segmentation:
             want, got = ("YOLOv5-seg", "a detection") if self.segmentation else ("YOLOv5 detection", "a YOLOv5-seg")
             raise ModelError(f"{weights} holds {got} model; this task needs a {want} model")
+        self.backbone_end = backbone_end(self.model)
+        if self.backbone_end is None:
+            LOG.warning("%s has no architecture description (model.yaml): no pooled features for diversity", weights)
+            self.capabilities = self.capabilities - {FEATURES}
         self.pin_memory = pin_memory and device.type == "cuda"
         self.device = device
         self.half = device.type == "cuda" if half is None else half
@@ -113,7 +121,8 @@ class Yolov5Predictor(Predictor):
         from yolov5.utils.general import non_max_suppression, scale_boxes
 
         x, pads = self._preprocess(chunk, shape)
-        decoded, raw = self.model(x)[:2]
+        with self.pooled_features(FEATURES in want) as features:
+            decoded, raw = self.model(x)[:2]
         dets = non_max_suppression(decoded, self.conf_thres, self.iou_thres, max_det=MAX_DET)
         maps = _dense_maps(raw, int(self.model.model[-1].nc)) if DENSE_CLASS_PROBS in want else None
         preds = []
@@ -126,8 +135,40 @@ class Yolov5Predictor(Predictor):
             preds.append(Prediction(
                 image_size=(h, w), boxes=det[:, :4], scores=det[:, 4], class_ids=det[:, 5].astype(np.int64),
                 dense_class_probs=[m[i] for m in maps] if maps is not None else None,
-                input_size=tuple(x.shape[2:]) if maps is not None else None))
+                input_size=tuple(x.shape[2:]) if maps is not None else None,
+                features=features[0][i] if features else None))
         return preds
+
+    @contextmanager
+    def pooled_features(self, wanted: bool) -> Iterator[list[np.ndarray]]:
+        """While the block runs (and only if ``wanted``), a forward hook on the last backbone
+        layer; the list it yields then holds, per forward, that layer's output averaged over
+        its map, [B, D] float32."""
+        caught: list[np.ndarray] = []
+        if not wanted:
+            yield caught
+            return
+        if self.backbone_end is None:
+            raise ModelError("this YOLOv5 model has no architecture description (model.yaml) to find its backbone")
+
+        def hook(module: torch.nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+            caught.append(output.float().mean(dim=(2, 3)).cpu().numpy())
+
+        handle = self.backbone_end.register_forward_hook(hook)
+        try:
+            yield caught
+        finally:
+            handle.remove()
+
+
+def backbone_end(model: torch.nn.Module) -> torch.nn.Module | None:
+    """The last backbone layer of a yolov5 model (its ``model.yaml`` lists the backbone's layers
+    first, then the head's): SPPF in the v6+ architectures. None without that description."""
+    spec = getattr(model, "yaml", None)
+    layers = getattr(model, "model", None)
+    if not isinstance(spec, dict) or not spec.get("backbone") or not isinstance(layers, torch.nn.Sequential):
+        return None
+    return layers[len(spec["backbone"]) - 1]
 
 
 def _dense_maps(raw: list[torch.Tensor], num_classes: int) -> list[torch.Tensor]:

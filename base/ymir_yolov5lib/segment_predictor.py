@@ -42,6 +42,7 @@ from ymir_base.prediction import (
     BOXES,
     CLASS_PROBS,
     DENSE_CLASS_PROBS,
+    FEATURES,
     MASK_PROBS,
     STOCHASTIC_PREDICT,
     Prediction,
@@ -56,7 +57,7 @@ DROPBLOCK_P = 0.1
 
 class Yolov5SegPredictor(Yolov5Predictor):
     capabilities = frozenset({BOXES, DENSE_CLASS_PROBS, AUGMENTED_PREDICT, MASK_PROBS, CLASS_PROBS,
-                              STOCHASTIC_PREDICT})
+                              STOCHASTIC_PREDICT, FEATURES})
     segmentation = True
 
     def _forward(self, chunk: list[np.ndarray], shape: tuple[int, int], want: frozenset[str]) -> list[Prediction]:
@@ -126,7 +127,8 @@ class Yolov5SegPredictor(Yolov5Predictor):
 
         head = self.model.model[-1]
         nc, nm = int(head.nc), int(head.nm)
-        decoded, protos, raw = self.model(x)[:3]
+        with self.pooled_features(FEATURES in want) as features:
+            decoded, protos, raw = self.model(x)[:3]
         soft = bool(want & {MASK_PROBS, CLASS_PROBS})
         if soft:  # carried after the mask coefficients: a column of ones and the class sigmoids
             decoded = torch.cat([decoded, torch.ones_like(decoded[..., :1]), decoded[..., 5:5 + nc]], dim=-1)
@@ -150,7 +152,8 @@ class Yolov5SegPredictor(Yolov5Predictor):
             preds.append(Prediction(
                 image_size=(h, w), boxes=det[:, :4], scores=det[:, 4], class_ids=det[:, 5].astype(np.int64),
                 masks=masks, dense_class_probs=[m[i] for m in maps] if maps is not None else None,
-                input_size=input_size if (maps is not None or MASK_PROBS in want) else None, **extra))
+                input_size=input_size if (maps is not None or MASK_PROBS in want) else None,
+                features=features[0][i] if features else None, **extra))
         return preds
 
 

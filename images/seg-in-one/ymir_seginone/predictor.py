@@ -7,7 +7,9 @@ map of an image is what mmseg's ``postprocess_result`` gives (padding removed, l
 the original size, argmax), with the training-only blank class (labels.BLANK_CLASS) as -1.
 ``semantic_probs`` (asked for by miners) follow the mining contract: the softmax over all the
 model's channels at the logits' resolution without padding, never larger than the original image
-nor above MAX_PROBS_SIDE on its longest side, same aspect ratio.
+nor above MAX_PROBS_SIDE on its longest side, same aspect ratio. ``features`` (asked for by the
+diversity re-ranking) are the backbone's last (coarsest) output averaged over its map, caught by a
+forward hook during the same pass; in sliding-window mode, the mean of the windows' averages.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from ymir_base.data.convert.semantic import BLANK_CLASS
 from ymir_base.engine.backend import Predictor, model_class_names
 from ymir_base.engine.device import select_device
 from ymir_base.errors import ModelError
-from ymir_base.prediction import SEMANTIC_PROBS, Prediction
+from ymir_base.prediction import FEATURES, SEMANTIC_PROBS, Prediction
 from ymir_base.protocol.context import TaskContext
 from ymir_openmmlab import config as mmcfg
 from ymir_openmmlab.predictor import model_config
@@ -38,7 +40,7 @@ SEMANTIC_KEY = "ymir_semantic"  # the run config's note of the project classes a
 
 
 class SemanticPredictor(Predictor):
-    capabilities = frozenset({SEMANTIC_PROBS})
+    capabilities = frozenset({SEMANTIC_PROBS, FEATURES})
 
     def __init__(self, cfg: Config, checkpoint: Path, *, device: torch.device, batch_size: int,
                  class_names: list[str] | None = None, fp16: bool = False):
@@ -83,13 +85,15 @@ class SemanticPredictor(Predictor):
     def predict(self, images: list[np.ndarray], *, want: frozenset[str] = frozenset()) -> list[Prediction]:
         out: list[Prediction | None] = [None] * len(images)
         for start in range(0, len(images), self.batch_size):
-            for index, pred in self._forward(images[start:start + self.batch_size], SEMANTIC_PROBS in want):
+            for index, pred in self._forward(images[start:start + self.batch_size], want):
                 out[start + index] = pred
         return [p for p in out if p is not None]
 
-    def seg_logits(self, chunk: list[np.ndarray]) -> Iterator[tuple[list[int], torch.Tensor, list[dict]]]:
+    def seg_logits(self, chunk: list[np.ndarray], features: bool = False
+                   ) -> Iterator[tuple[list[int], torch.Tensor, list[dict], np.ndarray | None]]:
         """Per group of images of one input size: their indices in ``chunk``, the model's logits
-        [B, K, h, w] (input size, padding included) and their meta info."""
+        [B, K, h, w] (input size, padding included), their meta info and, if ``features``, their
+        pooled features [B, D]."""
         from mmengine.dataset import pseudo_collate
         from mmengine.registry import DefaultScope
 
@@ -103,12 +107,35 @@ class SemanticPredictor(Predictor):
             batch = self.model.data_preprocessor(pseudo_collate([data[i] for i in indices]), False)
             metas = [s.metainfo for s in batch["data_samples"]]
             autocast = torch.autocast("cuda", dtype=torch.float16) if self.fp16 else contextlib.nullcontext()
-            with autocast:
+            with autocast, self._pooled_backbone(features) as caught:
                 logits = self.model.inference(batch["inputs"], metas)
-            yield indices, logits.float(), metas
+            yield indices, logits.float(), metas, np.mean(caught, axis=0) if caught else None
 
-    def _forward(self, chunk: list[np.ndarray], with_probs: bool) -> Iterator[tuple[int, Prediction]]:
-        for indices, logits, metas in self.seg_logits(chunk):
+    @contextlib.contextmanager
+    def _pooled_backbone(self, wanted: bool) -> Iterator[list[np.ndarray]]:
+        """While the block runs (and only if ``wanted``), a forward hook on the backbone: the list
+        it yields then holds, per backbone call (one per sliding window), the last output
+        averaged over its map, [B, D] float32."""
+        caught: list[np.ndarray] = []
+        if not wanted:
+            yield caught
+            return
+
+        def hook(module: torch.nn.Module, inputs: tuple, output: Any) -> None:
+            last = output if isinstance(output, torch.Tensor) else output[-1]
+            if last.ndim != 4:
+                raise ModelError(f"the backbone's last output is {tuple(last.shape)}, not a [B, C, h, w] map")
+            caught.append(last.float().mean(dim=(2, 3)).cpu().numpy())
+
+        handle = self.model.backbone.register_forward_hook(hook)
+        try:
+            yield caught
+        finally:
+            handle.remove()
+
+    def _forward(self, chunk: list[np.ndarray], want: frozenset[str]) -> Iterator[tuple[int, Prediction]]:
+        with_probs = SEMANTIC_PROBS in want
+        for indices, logits, metas, features in self.seg_logits(chunk, FEATURES in want):
             for k, (i, meta) in enumerate(zip(indices, metas, strict=True)):
                 height, width = chunk[i].shape[:2]
                 left, right, top, bottom = meta.get("img_padding_size", meta.get("padding_size", [0] * 4))
@@ -119,7 +146,8 @@ class SemanticPredictor(Predictor):
                 if self.blank_index is not None:
                     labels[labels == self.blank_index] = -1
                 probs = self._probs(own, height, width) if with_probs else None
-                yield i, Prediction(image_size=(height, width), label_map=labels, semantic_probs=probs)
+                yield i, Prediction(image_size=(height, width), label_map=labels, semantic_probs=probs,
+                                    features=features[k] if features is not None else None)
 
     def _probs(self, logits: torch.Tensor, height: int, width: int) -> np.ndarray:
         """Softmax over every channel at the logits' size, capped at the image's size and at
