@@ -13,9 +13,11 @@ killed run picks up at the step it was in; a step without ``step.json`` is redon
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -35,6 +37,7 @@ from timing import ENV, exec_run
 from ymir_base.results.atomic import write_text_atomic
 
 RESULTS = "results.json"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 SHOWN_PICKS = 8
 
 
@@ -214,12 +217,21 @@ class Loop:
         log = folder / "run.log"
         with log.open("w", encoding="utf-8") as stream:
             code = subprocess.run(exec_run(self.plan.image, folder / "in", folder / "out"), stdout=stream,
-                                  stderr=subprocess.STDOUT, env=ENV).returncode
+                                  stderr=subprocess.STDOUT, env=ENV, preexec_fn=_die_with_parent).returncode
         if code:
             monitor = folder / "out" / "monitor.txt"
             tail = log.read_text(encoding="utf-8", errors="replace")[-3000:]
             raise RuntimeError(f"{self.plan.image} failed (exit {code}) in {folder}: "
                                f"{monitor.read_text() if monitor.is_file() else 'no monitor.txt'}\n{tail}")
+
+
+def _die_with_parent() -> None:
+    """In the task's process: be killed with the loop, so that a killed loop leaves no task writing
+    into the folder its rerun redoes (Linux; elsewhere the task runs to its end)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:
+        pass
 
 
 def ranking(result_tsv: Path, names: dict[str, str]) -> list[tuple[str, float]]:

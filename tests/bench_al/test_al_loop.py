@@ -87,6 +87,31 @@ def test_a_step_runs_once_and_a_half_done_step_is_redone(tmp_path):
     assert step(tmp_path / "s", action)["value"] == 2
 
 
+def test_a_task_dies_with_a_killed_loop_and_leaves_no_writer_behind():
+    import os
+    import signal
+    import subprocess
+    import time
+
+    code = ("import subprocess, sys, time; sys.path.insert(0, sys.argv[1]); from al.loop import _die_with_parent; "
+            "p = subprocess.Popen(['sleep', '60'], preexec_fn=_die_with_parent); print(p.pid, flush=True); "
+            "time.sleep(60)")
+    loop = subprocess.Popen([sys.executable, "-c", code, str(REPO / "bench")], stdout=subprocess.PIPE, text=True)
+    task = int(loop.stdout.readline())
+    loop.send_signal(signal.SIGKILL)
+    loop.wait()
+    for _ in range(100):  # the kernel delivers the parent-death signal right away; allow for scheduling
+        try:
+            state = Path(f"/proc/{task}/stat").read_text().split()[2]
+        except FileNotFoundError:
+            return
+        if state in ("Z", "X"):
+            return
+        time.sleep(0.05)
+    os.kill(task, signal.SIGKILL)
+    pytest.fail(f"the task {task} outlived its killed loop (state {state})")
+
+
 def test_validation_split_is_seeded_and_keeps_training_images(dataset, tmp_path):
     loop = Loop(Plan(dataset=dataset, image="yolov5", miners=(), out=tmp_path, initial=4, k=2, rounds=2, seeds=(0,)))
     names = list(loop.dataset.pool)
