@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from al.diversity import write_study
 from al.loop import Loop, Miner, Plan
 from al.report import write_report
 
@@ -32,6 +33,23 @@ def add_run(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def add_diversity(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("diversity", help="near-duplicate picks per miner and diversity weight (rankings only)",
+                              description="Mining tasks with the round-0 model of a plan, one per miner and "
+                                          "diversity weight; counts the near-duplicates in each ranking's top n.")
+    p.add_argument("dataset", type=Path, help="a prepared dataset folder with near-duplicate groups (fashion)")
+    p.add_argument("--image", required=True)
+    p.add_argument("--miners", default="random,entropy", help="comma-separated algorithm names")
+    p.add_argument("--weights", default="0,0.25,0.5,1", help="comma-separated diversity weights")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--initial", type=int, default=10, help="labelled images the round-0 model trains on")
+    p.add_argument("--scale", choices=("cpu", "gpu"), default="cpu")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--img-size", type=int)
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    p.set_defaults(func=diversity)
+
+
 def add_report(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("report", help="curves, tables and report.md of every run under a folder")
     p.add_argument("out", type=Path, nargs="?", default=DEFAULT_OUT)
@@ -45,6 +63,16 @@ def run(args: argparse.Namespace) -> int:
                 epochs=args.epochs, img_size=args.img_size)
     Loop(plan, echo=lambda line: print(line, flush=True)).run()
     print(write_report(args.out))
+    return 0
+
+
+def diversity(args: argparse.Namespace) -> int:
+    plan = Plan(dataset=args.dataset, image=args.image, miners=(), out=args.out, initial=args.initial,
+                seeds=(args.seed,), scale=args.scale, epochs=args.epochs, img_size=args.img_size)
+    out = write_study(Loop(plan, echo=lambda line: print(line, flush=True)), args.seed,
+                      [m.strip().lower() for m in args.miners.split(",") if m.strip()],
+                      [float(w) for w in args.weights.split(",")])
+    print(out.read_text(encoding="utf-8"))
     return 0
 
 

@@ -39,6 +39,7 @@ from ymir_base.results.atomic import write_text_atomic
 RESULTS = "results.json"
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 SHOWN_PICKS = 8
+PREFIXES = (10, 25, 50, 100)  # top-n of a ranking whose near-duplicate picks each mining step counts
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ class Loop:
         for seed in self.plan.seeds:
             base = self.folder / f"seed{seed}"
             labelled = self.initial_set(seed)
-            first, first_model = self._round(base / "round0", seed, labelled, 0, None)
+            first, first_model = self.train_and_evaluate(base / "round0", seed, labelled, 0, None)
             for miner in self.plan.miners:
                 points = [first]
                 current, model = list(labelled), first_model
@@ -132,7 +133,7 @@ class Loop:
                     folder = base / miner.label / f"round{r}"
                     picked = self.mine(folder / "mine", model, current, miner)
                     current = current + picked["picked"]
-                    point, model = self._round(folder, seed, current, r, picked["seconds"])
+                    point, model = self.train_and_evaluate(folder, seed, current, r, picked["seconds"])
                     point.redundant = int(picked.get("redundant", 0))
                     points.append(point)
                     self.echo(f"[{self.plan.image} {self.dataset.name} seed {seed}] {miner.label} round {r}: "
@@ -151,7 +152,7 @@ class Loop:
         chosen = np.random.default_rng(seed).choice(len(names), self.plan.initial, replace=False)
         return [names[i] for i in sorted(chosen)]
 
-    def _round(self, folder: Path, seed: int, labelled: list[str], number: int,
+    def train_and_evaluate(self, folder: Path, seed: int, labelled: list[str], number: int,
                mine_seconds: float | None) -> tuple[Point, Path]:
         """Train on ``labelled`` and evaluate: the curve's point and the model's folder."""
         trained = self.train(folder / "train", seed, labelled)
@@ -207,8 +208,10 @@ class Loop:
             ranked = ranking(folder / "out" / "result.tsv", {self.dataset.digest(n): n for n in unlabelled})
             picked = [name for name, _ in ranked[:self.plan.k]]
             picks_sheet(self.dataset, ranked[:SHOWN_PICKS], folder / "picks.png")
+            prefixes = {str(n): redundant(self.dataset, labelled, [name for name, _ in ranked[:n]])
+                        for n in PREFIXES if n <= len(ranked)}
             return {"picked": picked, "scores": [score for _, score in ranked[:self.plan.k]],
-                    "redundant": redundant(self.dataset, labelled, picked)}
+                    "redundant": redundant(self.dataset, labelled, picked), "redundant_at": prefixes}
 
         return step(folder, action)
 

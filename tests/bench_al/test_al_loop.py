@@ -14,6 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "bench"))
 
 from al.dataset import load_dataset  # noqa: E402
+from al.diversity import table as diversity_table  # noqa: E402
 from al.loop import Loop, Miner, Plan, ranking, redundant, step  # noqa: E402
 from al.report import auc, summarise, write_report  # noqa: E402
 from al.sample import sample_dataset  # noqa: E402
@@ -171,3 +172,12 @@ def test_two_rounds_through_the_yolov5_image_move_images_and_resume(dataset, tmp
     assert (last / "train" / "step.json").stat().st_mtime_ns == trained_at  # finished steps are kept
     assert (last / "eval" / "step.json").is_file()
     assert [p["map50"] for p in again["curves"]["entropy"]["0"]] == [p["map50"] for p in curve]  # same model
+
+
+def test_the_diversity_table_has_a_row_per_miner_and_weight():
+    rows = [{"miner": "entropy", "diversity": 0.0, "redundant_at": {"10": 3, "25": 9}, "seconds": 12.0},
+            {"miner": "entropy", "diversity": 0.5, "redundant_at": {"10": 0, "25": 2}, "seconds": 13.0}]
+    text = diversity_table(rows, labelled=50, pool=550, groups_in_pool=183)
+    assert "| entropy | 0 | 3 | 9 | - | - | 12 |" in text
+    assert "| entropy | 0.5 | 0 | 2 | - | - | 13 |" in text
+    assert "183 images of the pool" in text
