@@ -6,6 +6,7 @@ engine writes its code and message into ``monitor.txt`` (state 4) and exits non-
 
 from __future__ import annotations
 
+import reprlib
 from enum import IntEnum
 
 
@@ -39,6 +40,20 @@ class ExecutorError(Exception):
     @property
     def message(self) -> str:
         return str(self)
+
+
+_BRIEF = reprlib.Repr()
+_BRIEF.maxstring = _BRIEF.maxother = 60
+_BRIEF.maxlevel, _BRIEF.maxlist, _BRIEF.maxtuple, _BRIEF.maxdict, _BRIEF.maxset = 3, 4, 4, 4, 4
+
+
+def brief(value: object) -> str:
+    """``repr(value)`` cut short, for quoting user input in an error message: a megabyte line or a
+    deeply nested (or alias-bombed YAML) value must not become a megabyte ``monitor.txt``."""
+    try:
+        return _BRIEF.repr(value)
+    except ValueError:  # an int too long for repr()
+        return f"<{type(value).__name__}>"
 
 
 class ConfigError(ExecutorError):
