@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from ymir_base.data.ark import parse_ark
+from ymir_base.data.coco import coco_objects
 from ymir_base.data.voc import parse_voc
 from ymir_base.errors import DatasetError, ErrorCode
 
@@ -44,3 +45,71 @@ def test_voc_huge_number_gives_a_short_message(tmp_path):
     with pytest.raises(DatasetError, match=rf"annotation {path} object 1: <bndbox><xmin> '9+\.\.\.") as err:
         parse_voc(path, CLASSES)
     assert len(str(err.value)) < 400
+
+
+COCO_IMAGE = '{"id": 0, "file_name": "a.jpg", "height": 4, "width": 4}'
+COCO_CATEGORY = '{"id": 0, "name": "cat"}'
+
+
+def coco_file(tmp_path, images=f"[{COCO_IMAGE}]", annotations="[]"):
+    path = tmp_path / "coco-annotations.json"
+    path.write_text(f'{{"images": {images}, "categories": [{COCO_CATEGORY}], "annotations": {annotations}}}')
+    return path
+
+
+def coco_annotation(**fields):
+    ann = {"id": 7, "image_id": 0, "category_id": 0, "bbox": "[0, 0, 2, 2]", "segmentation": "[]", **fields}
+    return "[{" + ", ".join(f'"{k}": {v}' for k, v in ann.items()) + "}]"
+
+
+COCO_CASES = [
+    # AttributeError: 'NoneType' object has no attribute 'get'
+    ("null annotation", f"[{COCO_IMAGE}]", "[null]", r"'annotations' item 1 must be an object, got None"),
+    ("string image", '["a.jpg"]', "[]", r"'images' item 1 must be an object, got 'a.jpg'"),
+    ("annotations not a list", f"[{COCO_IMAGE}]", "{}", r"'annotations' must be a list, got dict"),
+    # OverflowError: cannot convert float infinity to integer
+    ("infinite height", '[{"id": 0, "file_name": "a.jpg", "height": Infinity, "width": 4}]', "[]",
+     r"malformed COCO json \(OverflowError"),
+    # OverflowError: int too large to convert to float
+    ("huge bbox number", f"[{COCO_IMAGE}]", coco_annotation(bbox=f"[0, 0, 2, 1{'0' * 400}]"),
+     r"annotation id 7: bbox \[0, 0, 2, .*\] is not finite"),
+    ("string bbox number", f"[{COCO_IMAGE}]", coco_annotation(bbox='[0, 0, 2, "2"]'),
+     r"annotation id 7: bbox .* holds a non-number '2'"),
+    # NaN polygon coordinates were kept and reached pycocotools
+    ("NaN polygon", f"[{COCO_IMAGE}]", coco_annotation(segmentation="[[0, 0, 2, 0, 2, NaN]]"),
+     r"annotation id 7: polygon .* is not finite"),
+    # RLE counts that cover more pixels than h x w make pycocotools write past its buffer
+    ("RLE counts too long", f"[{COCO_IMAGE}]", coco_annotation(segmentation='{"size": [4, 4], "counts": [10, 10]}'),
+     r"annotation id 7: RLE counts cover 20 pixels, not the mask's 4 x 4"),
+    ("RLE counts negative", f"[{COCO_IMAGE}]", coco_annotation(segmentation='{"size": [4, 4], "counts": [20, -4]}'),
+     r"annotation id 7: RLE counts have a negative run"),
+    ("RLE counts bad string", f"[{COCO_IMAGE}]", coco_annotation(segmentation='{"size": [4, 4], "counts": "~~"}'),
+     r"annotation id 7: RLE counts string has the invalid character '~'"),
+    ("RLE size not integers", f"[{COCO_IMAGE}]", coco_annotation(segmentation='{"size": [4.5, 4], "counts": [16]}'),
+     r"annotation id 7: RLE size \[4.5, 4\] is not two non-negative integers"),
+]
+
+
+@pytest.mark.parametrize("name, images, annotations, message", COCO_CASES, ids=[c[0] for c in COCO_CASES])
+def test_coco_malformed_documents(tmp_path, name, images, annotations, message):
+    path = coco_file(tmp_path, images, annotations)
+    with pytest.raises(DatasetError, match=rf"annotation {path}.*{message}") as err:
+        coco_objects(path, CLASSES, "a.jpg", segmentation=False)
+    assert err.value.code == ErrorCode.DATASET
+
+
+def test_coco_nested_ten_thousand_deep(tmp_path):
+    """Was a RecursionError out of json.load."""
+    path = tmp_path / "coco-annotations.json"
+    path.write_text("[" * 10000 + "]" * 10000)
+    with pytest.raises(DatasetError, match=rf"cannot parse annotation file {path}: maximum recursion depth"):
+        coco_objects(path, CLASSES, "a.jpg", segmentation=False)
+
+
+def test_coco_valid_rle_and_polygon_still_parse(tmp_path):
+    rle = coco_annotation(segmentation='{"size": [4, 4], "counts": [5, 2, 9]}')
+    polygon = coco_annotation(id=8, segmentation="[[0, 0, 2, 0, 2, 2]]")
+    path = coco_file(tmp_path, annotations=rle[:-1] + ", " + polygon[1:])
+    objects = coco_objects(path, CLASSES, "a.jpg", segmentation=True)
+    assert [(o.ann_id, o.rle, o.polygons) for o in objects] == [
+        ("7", {"size": [4, 4], "counts": [5, 2, 9]}, None), ("8", None, [[0.0, 0.0, 2.0, 0.0, 2.0, 2.0]])]
