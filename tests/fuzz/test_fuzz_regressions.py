@@ -9,8 +9,10 @@ import pytest
 
 from ymir_base.data.ark import parse_ark
 from ymir_base.data.coco import coco_objects
+from ymir_base.data.index import read_candidates, read_pairs
 from ymir_base.data.voc import parse_voc
 from ymir_base.errors import DatasetError, ErrorCode
+from ymir_base.protocol.paths import PathMapper
 
 CLASSES = ["cat", "dog", "bird"]
 VOC_BODY = "<annotation><object><name>cat</name></object></annotation>"
@@ -113,3 +115,27 @@ def test_coco_valid_rle_and_polygon_still_parse(tmp_path):
     objects = coco_objects(path, CLASSES, "a.jpg", segmentation=True)
     assert [(o.ann_id, o.rle, o.polygons) for o in objects] == [
         ("7", {"size": [4, 4], "counts": [5, 2, 9]}, None), ("8", None, [[0.0, 0.0, 2.0, 0.0, 2.0, 2.0]])]
+
+
+@pytest.mark.parametrize("line", ["/in/../etc/passwd", "/in/assets/../../etc/passwd", "/etc/passwd", "assets/a.jpg",
+                                  "//in/a.jpg", "/in/a\x00.jpg"])
+@pytest.mark.parametrize("read", [read_pairs, read_candidates])
+def test_index_line_outside_in(tmp_path, line, read):
+    """Was returned as a path to read: a training index could make the task read any file of the
+    container (or of the host, on a host run), and a NUL byte reached np.fromfile as a ValueError."""
+    (tmp_path / "index.tsv").write_text(f"/in/assets/a.jpg\n{line}\n")
+    with pytest.raises(DatasetError, match=r"index /in/index.tsv line 2: ") as err:
+        read("/in/index.tsv", PathMapper(in_dir=tmp_path))
+    assert err.value.code == ErrorCode.DATASET
+
+
+def test_index_annotation_outside_in(tmp_path):
+    (tmp_path / "index.tsv").write_text("/in/assets/a.jpg\t/in/../../root/a.txt\n")
+    with pytest.raises(DatasetError, match=r"line 1: '/in/../../root/a.txt' is not a path under /in"):
+        read_pairs("/in/index.tsv", PathMapper(in_dir=tmp_path))
+
+
+def test_index_paths_resolving_inside_in_are_kept_as_written(tmp_path):
+    (tmp_path / "index.tsv").write_text("/in/assets/./a.jpg\t/in/x/../annotations/a.txt\n")
+    assert read_pairs("/in/index.tsv", PathMapper(in_dir=tmp_path)) == [
+        (1, "/in/assets/./a.jpg", "/in/x/../annotations/a.txt")]
