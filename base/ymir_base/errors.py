@@ -44,16 +44,18 @@ class ExecutorError(Exception):
 
 _BRIEF = reprlib.Repr()
 _BRIEF.maxstring = _BRIEF.maxother = 60
-_BRIEF.maxlevel, _BRIEF.maxlist, _BRIEF.maxtuple, _BRIEF.maxdict, _BRIEF.maxset = 3, 4, 4, 4, 4
+_BRIEF.maxlevel, _BRIEF.maxlist, _BRIEF.maxtuple, _BRIEF.maxdict, _BRIEF.maxset = 2, 4, 4, 4, 4
+_BRIEF_MAX = 100
 
 
 def brief(value: object) -> str:
     """``repr(value)`` cut short, for quoting user input in an error message: a megabyte line or a
     deeply nested (or alias-bombed YAML) value must not become a megabyte ``monitor.txt``."""
     try:
-        return _BRIEF.repr(value)
+        text = _BRIEF.repr(value)
     except ValueError:  # an int too long for repr()
         return f"<{type(value).__name__}>"
+    return text if len(text) <= _BRIEF_MAX else text[:_BRIEF_MAX - 3] + "..."
 
 
 class ConfigError(ExecutorError):

@@ -91,3 +91,24 @@ number_texts = st.one_of(
                      "true", "None", "null", "-0"]),
     st.text(max_size=12),
 )
+
+# pieces of YAML that PyYAML's constructors trip on, or that build huge values from little text
+yaml_values = st.one_of(
+    st.sampled_from([
+        "2001-13-01", "2001-02-30 25:61:00", "!!timestamp x", "!!float x", "!!int x", "!!binary ===", "!!bool maybe",
+        "!!python/object/apply:os.system ['true']", "!!set {a, b}", "!!omap [a]", "&a [*a]", "*nowhere", ".nan",
+        ".inf", "-.inf", "1e999", "0x1g", "0o9", "1_000", "12:30:45", "~", "null", "yes", "No", "'", '"\\x"', "[",
+        "{", "? [a, b]\n: 1", "{<<: 5}", "[" * 3000 + "]" * 3000, "|\n  text", "! x",
+    ]),
+    st.text(max_size=12),
+)
+
+
+@st.composite
+def yaml_ish(draw: st.DrawFn, keys: list[str]) -> str:
+    """Text that looks like a YAML mapping of ``keys``, some values odd, indentation sometimes off."""
+    lines = []
+    for _ in range(draw(st.integers(0, 6))):
+        indent = draw(st.sampled_from(["", "", "  ", "\t"]))
+        lines.append(f"{indent}{draw(st.sampled_from(keys))}: {draw(yaml_values)}")
+    return draw(st.sampled_from(["\n", "\r\n"])).join(lines)

@@ -6,12 +6,14 @@ Each test names the reader, the input hypothesis shrank to, and what happened be
 from __future__ import annotations
 
 import pytest
+from _fuzz import time_limit
 
 from ymir_base.data.ark import parse_ark
 from ymir_base.data.coco import coco_objects
 from ymir_base.data.index import read_candidates, read_pairs
 from ymir_base.data.voc import parse_voc
-from ymir_base.errors import DatasetError, ErrorCode
+from ymir_base.errors import ConfigError, DatasetError, ErrorCode
+from ymir_base.protocol.env import load_env
 from ymir_base.protocol.paths import PathMapper
 
 CLASSES = ["cat", "dog", "bird"]
@@ -139,3 +141,29 @@ def test_index_paths_resolving_inside_in_are_kept_as_written(tmp_path):
     (tmp_path / "index.tsv").write_text("/in/assets/./a.jpg\t/in/x/../annotations/a.txt\n")
     assert read_pairs("/in/index.tsv", PathMapper(in_dir=tmp_path)) == [
         (1, "/in/assets/./a.jpg", "/in/x/../annotations/a.txt")]
+
+
+ALIAS_BOMB = "".join(f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True))
+
+
+@pytest.mark.parametrize("text, message", [
+    # ValueError: month must be in 1..12 (PyYAML builds a date)
+    ("run_training: true\ntask_id: 2001-13-01\n", r"is not valid YAML \(a value cannot be read: ValueError"),
+    # AttributeError: 'NoneType' object has no attribute 'groupdict'
+    ("run_training: true\ntask_id: !!timestamp x\n", r"is not valid YAML \(a value cannot be read: AttributeError"),
+    # RecursionError
+    ("run_training: " + "[" * 3000 + "]" * 3000 + "\n", r"is not valid YAML \(a value cannot be read: RecursionError"),
+    # was "env.yaml: ..." whatever the file's path
+    ("run_training: true\noutput: [a]\n", r"'output' must be a mapping, got list"),
+    # a list became the path "['a', 'b']"
+    ("run_training: true\ninput: {models_dir: [a, b]}\n", r"key 'input.models_dir' must be a string, got list"),
+    # str() of 9**8 aliased lists never ends
+    (f"a: &a [1, 2, 3, 4, 5, 6, 7, 8, 9]\n{ALIAS_BOMB}run_infer: true\ntask_id: *i\n",
+     r"key 'task_id' must be a string, got list \[\[\["),
+])
+def test_env_yaml_values_that_crashed(tmp_path, text, message):
+    path = tmp_path / "env.yaml"
+    path.write_text(text)
+    with time_limit(5), pytest.raises(ConfigError, match=rf"{path}.*{message}") as err:
+        load_env(path)
+    assert err.value.code == ErrorCode.CONFIG and len(str(err.value)) < 500
