@@ -12,8 +12,10 @@ from ymir_base.data.ark import parse_ark
 from ymir_base.data.coco import coco_objects
 from ymir_base.data.index import read_candidates, read_pairs
 from ymir_base.data.voc import parse_voc
-from ymir_base.errors import ConfigError, DatasetError, ErrorCode
+from ymir_base.errors import ConfigError, DatasetError, ErrorCode, ObjectTypeError
+from ymir_base.protocol.config import merge_config, object_type_of
 from ymir_base.protocol.env import load_env
+from ymir_base.protocol.params import ParamSpec
 from ymir_base.protocol.paths import PathMapper
 
 CLASSES = ["cat", "dog", "bird"]
@@ -152,7 +154,7 @@ ALIAS_BOMB = "".join(f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n" for p, c in zip
     # AttributeError: 'NoneType' object has no attribute 'groupdict'
     ("run_training: true\ntask_id: !!timestamp x\n", r"is not valid YAML \(a value cannot be read: AttributeError"),
     # RecursionError
-    ("run_training: " + "[" * 3000 + "]" * 3000 + "\n", r"is not valid YAML \(a value cannot be read: RecursionError"),
+    ("run_training: " + "[" * 600 + "]" * 600 + "\n", r"is not valid YAML \(a value cannot be read: RecursionError"),
     # was "env.yaml: ..." whatever the file's path
     ("run_training: true\noutput: [a]\n", r"'output' must be a mapping, got list"),
     # a list became the path "['a', 'b']"
@@ -160,10 +162,63 @@ ALIAS_BOMB = "".join(f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n" for p, c in zip
     # str() of 9**8 aliased lists never ends
     (f"a: &a [1, 2, 3, 4, 5, 6, 7, 8, 9]\n{ALIAS_BOMB}run_infer: true\ntask_id: *i\n",
      r"key 'task_id' must be a string, got list \[\[\["),
-])
+    # KeyError: '' (PyYAML looks the empty string up in its table of booleans)
+    ("0: !!bool\n", r"is not valid YAML \(a value cannot be read: KeyError"),
+    # IndexError: string index out of range
+    ("run_training: !!int ''\n", r"is not valid YAML \(a value cannot be read: IndexError"),
+], ids=["bad date", "bad timestamp", "deep nesting", "section not a mapping", "list path", "alias bomb", "empty bool",
+        "empty int"])
 def test_env_yaml_values_that_crashed(tmp_path, text, message):
     path = tmp_path / "env.yaml"
     path.write_text(text)
     with time_limit(5), pytest.raises(ConfigError, match=rf"{path}.*{message}") as err:
         load_env(path)
     assert err.value.code == ErrorCode.CONFIG and len(str(err.value)) < 500
+
+
+@pytest.mark.parametrize("value", [2, "2", " 2 ", 2.0, "2.0"])
+def test_object_type_as_the_ui_sends_it(value):
+    """Was ObjectTypeError "config key 'object_type': 2 is not supported" for the string "2"."""
+    assert object_type_of({"object_type": value}, [2, 3]) == 2
+
+
+def test_object_type_junk_is_still_refused():
+    with pytest.raises(ObjectTypeError, match=r"config key 'object_type': 'det' is not supported"):
+        object_type_of({"object_type": "det"}, [2, 3])
+
+
+LR = {"learning_rate": ParamSpec("learning_rate", "float", 0.01, minimum=0)}
+
+
+@pytest.mark.parametrize("value, message", [
+    # NaN passed every min/max comparison and became the learning rate
+    (".nan", "expected a finite number, got nan"),
+    ("nan", "expected a finite number, got 'nan'"),
+    # no maximum: infinity was accepted
+    ("inf", "expected a finite number, got 'inf'"),
+    # OverflowError: int too large to convert to float
+    (10**400, "expected a finite number, got 1000"),
+])
+def test_float_hyper_parameter_not_finite(value, message):
+    user = yaml_value(value)
+    with pytest.raises(ConfigError, match=rf"config key 'learning_rate': {message}") as err:
+        merge_config(LR, {}, {"learning_rate": user})
+    assert err.value.code == ErrorCode.CONFIG
+
+
+def yaml_value(value):
+    """``value`` as config.yaml's loader gives it (".nan" is YAML for NaN)."""
+    import yaml
+
+    return yaml.safe_load(f"v: {value}")["v"] if isinstance(value, str) and value.startswith(".") else value
+
+
+def test_alias_bombed_hyper_parameter_gives_a_short_message():
+    """The message quoted repr(value) of 9**8 aliased lists: a hang, then a huge monitor.txt."""
+    import yaml
+
+    doc = yaml.safe_load(f"a: &a [1, 2, 3, 4, 5, 6, 7, 8, 9]\n{ALIAS_BOMB}")
+    specs = {"model": ParamSpec("model", "str", "yolov5s")}
+    with time_limit(5), pytest.raises(ConfigError, match=r"config key 'model': expected a string, got list") as err:
+        merge_config(specs, {}, {"model": doc["i"]})
+    assert len(str(err.value)) < 300

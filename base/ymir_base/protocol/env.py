@@ -108,8 +108,9 @@ def load_yaml(path: Path, what: str) -> Any:
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{what} {path} is not UTF-8 text: {exc}") from None
     # PyYAML's constructors: a date such as 2001-13-01 or a bad !!float is a ValueError, a bad
-    # !!timestamp an AttributeError, nesting thousands deep a RecursionError
-    except (ValueError, TypeError, AttributeError, OverflowError, RecursionError) as exc:
+    # !!timestamp an AttributeError, an empty !!bool a KeyError, an empty !!int an IndexError,
+    # nesting hundreds deep a RecursionError
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError, OverflowError, RecursionError) as exc:
         raise ConfigError(f"{what} {path} is not valid YAML (a value cannot be read: "
                           f"{type(exc).__name__}: {str(exc)[:200]})") from None
     except yaml.YAMLError as exc:
