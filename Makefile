@@ -3,7 +3,7 @@ PY ?= .venv/bin/python
 VENV_STAMP := .venv/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast lint bench clean
+.PHONY: install demo test test-fast fuzz lint bench clean
 
 install: $(VENV_STAMP)
 
@@ -20,6 +20,12 @@ test: $(VENV_STAMP)
 
 test-fast: $(VENV_STAMP)
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# the fuzzed parser tests with many more examples than `make test` runs, from random seeds;
+# FUZZ_EXAMPLES sets how many per test
+FUZZ_EXAMPLES ?= 5000
+fuzz: $(VENV_STAMP)
+	YMIR_FUZZ_PROFILE=fuzz YMIR_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/fuzz --hypothesis-show-statistics $(PYTEST_ARGS)
 
 lint: $(VENV_STAMP)
 	$(PY) -m ruff check .

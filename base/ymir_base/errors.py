@@ -6,6 +6,7 @@ engine writes its code and message into ``monitor.txt`` (state 4) and exits non-
 
 from __future__ import annotations
 
+import reprlib
 from enum import IntEnum
 
 
@@ -39,6 +40,22 @@ class ExecutorError(Exception):
     @property
     def message(self) -> str:
         return str(self)
+
+
+_BRIEF = reprlib.Repr()
+_BRIEF.maxstring = _BRIEF.maxother = 60
+_BRIEF.maxlevel, _BRIEF.maxlist, _BRIEF.maxtuple, _BRIEF.maxdict, _BRIEF.maxset = 2, 4, 4, 4, 4
+_BRIEF_MAX = 100
+
+
+def brief(value: object) -> str:
+    """``repr(value)`` cut short, for quoting user input in an error message: a megabyte line or a
+    deeply nested (or alias-bombed YAML) value must not become a megabyte ``monitor.txt``."""
+    try:
+        text = _BRIEF.repr(value)
+    except ValueError:  # an int too long for repr()
+        return f"<{type(value).__name__}>"
+    return text if len(text) <= _BRIEF_MAX else text[:_BRIEF_MAX - 3] + "..."
 
 
 class ConfigError(ExecutorError):

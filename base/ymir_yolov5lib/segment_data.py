@@ -36,6 +36,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from ymir_base.data.convert.yolo import write_yolo_dataset
+from ymir_base.data.rle import rle_counts
 from ymir_base.data.types import Dataset, ImageRecord, ObjectAnnotation
 from ymir_base.errors import DatasetError
 
@@ -170,31 +171,3 @@ def decode_rle(rle: dict, image_size: tuple[int, int], where: str) -> np.ndarray
     else:
         encoded = mask_utils.frPyObjects({"size": [h, w], "counts": [int(n) for n in numbers]}, h, w)
     return np.ascontiguousarray(mask_utils.decode(encoded), dtype=np.uint8)
-
-
-def rle_counts(counts: str | bytes, where: str) -> list[int]:
-    """The run lengths of COCO's compressed RLE string: each number in 5-bit groups, least
-    significant first, as characters from '0' (48) with 0x20 marking a following group and 0x10
-    in the last group the sign; from the third run on, a number is the difference to the run two
-    places before."""
-    text = counts.decode("ascii") if isinstance(counts, bytes) else counts
-    runs: list[int] = []
-    pos = 0
-    while pos < len(text):
-        value, shift, more = 0, 0, True
-        while more:
-            if pos >= len(text):
-                raise DatasetError(f"{where}: RLE counts string ends inside a number")
-            c = ord(text[pos]) - 48
-            if not 0 <= c < 64:
-                raise DatasetError(f"{where}: RLE counts string has the invalid character {text[pos]!r}")
-            value |= (c & 0x1F) << shift
-            more = bool(c & 0x20)
-            pos += 1
-            shift += 5
-            if not more and c & 0x10:
-                value -= 1 << shift
-        if len(runs) > 2:
-            value += runs[-2]
-        runs.append(value)
-    return runs

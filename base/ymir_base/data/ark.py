@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ymir_base.data.types import ObjectAnnotation
-from ymir_base.errors import DatasetError
+from ymir_base.errors import DatasetError, brief
 
 
 def parse_ark(path: Path, class_names: Sequence[str]) -> list[ObjectAnnotation]:
@@ -34,11 +34,11 @@ def _parse_line(line: str, num_classes: int, where: str) -> ObjectAnnotation:
     fields = [f.strip() for f in line.split(",")]
     if not 5 <= len(fields) <= 7:
         raise DatasetError(f"{where}: expected 5 to 7 comma-separated fields (class, xmin, ymin, xmax, "
-                           f"ymax[, quality[, angle]]), got {len(fields)}: {line!r}")
+                           f"ymax[, quality[, angle]]), got {len(fields)}: {brief(line)}")
     try:
         class_id = int(fields[0])
     except ValueError:
-        raise DatasetError(f"{where}: class index {fields[0]!r} is not an integer") from None
+        raise DatasetError(f"{where}: class index {brief(fields[0])} is not an integer") from None
     if not 0 <= class_id < num_classes:
         raise DatasetError(f"{where}: class index {class_id} outside class_names ({num_classes} classes)")
     values = []
@@ -46,9 +46,9 @@ def _parse_line(line: str, num_classes: int, where: str) -> ObjectAnnotation:
         try:
             value = float(field)
         except ValueError:
-            raise DatasetError(f"{where}: field {field!r} is not a number") from None
+            raise DatasetError(f"{where}: field {brief(field)} is not a number") from None
         if not math.isfinite(value):
-            raise DatasetError(f"{where}: field {field!r} is not a finite number")
+            raise DatasetError(f"{where}: field {brief(field)} is not a finite number")
         values.append(value)
     xmin, ymin, xmax, ymax = values[:4]
     angle = values[5] if len(values) == 6 else 0.0

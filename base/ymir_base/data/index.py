@@ -1,17 +1,21 @@
 """Read YMIR index files (``train-index.tsv``, ``val-index.tsv``, ``candidate-index.tsv``).
 
 Paths are returned exactly as written (container paths); callers map them with the same
-:class:`PathMapper` that is used here to open the index file itself.
+:class:`PathMapper` that is used here to open the index file itself. Every path must lie under
+``/in`` once ``.`` and ``..`` are resolved (no symlink is followed: ``/in/assets`` is one), and
+hold no NUL byte; anything else is a DatasetError naming the index file and line, so an index
+cannot make a task read a file of the host or of the container outside its input.
 """
 
 from __future__ import annotations
 
 import logging
+import posixpath
 from collections import Counter
 from pathlib import Path
 
-from ymir_base.errors import DatasetError
-from ymir_base.protocol.paths import PathMapper
+from ymir_base.errors import DatasetError, brief
+from ymir_base.protocol.paths import IN_ROOT, PathMapper
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +35,9 @@ def read_pairs(index_file: str | Path, mapper: PathMapper) -> list[tuple[int, st
                                f"got {len(fields)} tab-separated columns")
         if not fields[0]:
             raise DatasetError(f"index {index_file} line {line_no}: the image path is empty")
+        for path in fields:
+            if path:
+                _check_path(path, index_file, line_no)
         pairs.append((line_no, fields[0], fields[1] if len(fields) == 2 else ""))
     return pairs
 
@@ -38,7 +45,9 @@ def read_pairs(index_file: str | Path, mapper: PathMapper) -> list[tuple[int, st
 def read_candidates(index_file: str | Path, mapper: PathMapper) -> list[str]:
     """Image paths of a candidate index, in file order. Duplicates are kept (and logged):
     the platform rejects them, so they only appear in hand-made folders."""
-    paths = [line.strip() for _, line in _lines(index_file, mapper)]
+    paths = []
+    for line_no, line in _lines(index_file, mapper):
+        paths.append(_check_path(line.strip(), index_file, line_no))
     duplicates = {p: n for p, n in Counter(paths).items() if n > 1}
     if duplicates:
         example = next(iter(duplicates))
@@ -58,3 +67,14 @@ def _lines(index_file: str | Path, mapper: PathMapper) -> list[tuple[int, str]]:
     except (OSError, UnicodeDecodeError) as exc:
         raise DatasetError(f"cannot read index file {index_file}: {exc}") from exc
     return [(n, line) for n, line in enumerate(text.split("\n"), start=1) if line.strip()]
+
+
+def _check_path(path: str, index_file: str | Path, line_no: int) -> str:
+    """``path`` itself, after checking that it names a file under /in (see the module doc)."""
+    where = f"index {index_file} line {line_no}"
+    if "\0" in path:
+        raise DatasetError(f"{where}: the path {brief(path)} holds a NUL byte")
+    if not posixpath.normpath(path).startswith(f"{IN_ROOT}/"):
+        raise DatasetError(f"{where}: {brief(path)} is not a path under {IN_ROOT} (index files list "
+                           f"absolute container paths such as {IN_ROOT}/assets/...)")
+    return path

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ymir_base.data.types import ObjectAnnotation
-from ymir_base.errors import DatasetError
+from ymir_base.errors import DatasetError, brief
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,8 @@ def parse_voc(path: Path, class_names: Sequence[str]) -> list[ObjectAnnotation]:
     """Objects of one VOC xml file; malformed xml or boxes raise DatasetError naming the file."""
     try:
         root = ET.parse(path).getroot()
-    except (OSError, ET.ParseError) as exc:
+    # ValueError / LookupError: the xml declaration names a multi-byte or an unknown encoding
+    except (OSError, ET.ParseError, ValueError, LookupError) as exc:
         raise DatasetError(f"cannot parse annotation file {path}: {exc}") from exc
     index = {name: i for i, name in enumerate(class_names)}
     objects = []
@@ -60,7 +61,7 @@ def _number(box: ET.Element, tag: str, where: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise DatasetError(f"{where}: <bndbox><{tag}> {text!r} is not a number") from None
+        raise DatasetError(f"{where}: <bndbox><{tag}> {brief(text)} is not a number") from None
     if not math.isfinite(value):
-        raise DatasetError(f"{where}: <bndbox><{tag}> {text!r} is not a finite number")
+        raise DatasetError(f"{where}: <bndbox><{tag}> {brief(text)} is not a finite number")
     return value

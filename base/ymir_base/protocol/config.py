@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ymir_base.errors import ConfigError, ObjectTypeError
+from ymir_base.errors import ConfigError, ObjectTypeError, brief
 from ymir_base.protocol.coerce import to_int, to_str, to_str_list
 from ymir_base.protocol.params import ParamSpec
 
@@ -59,11 +59,15 @@ def _coerce_platform_keys(cfg: dict[str, Any]) -> None:
 def object_type_of(cfg: Mapping[str, Any], supported: list[int]) -> int:
     """The task's object type: config.yaml's (YMIR 2.4+) or the image's only one."""
     value = cfg.get("object_type")
-    if value in (None, ""):
+    if value is None or value == "":
         if len(supported) == 1:
             return supported[0]
         raise ObjectTypeError(
             f"config key 'object_type' is missing and this image supports several ({supported})")
+    try:
+        value = to_int(value)  # the UI may send "2"
+    except ValueError:
+        value = brief(value)
     if value not in supported:
         raise ObjectTypeError(f"config key 'object_type': {value} is not supported by this image "
                               f"(supported: {', '.join(f'{t} {OBJECT_TYPES.get(t, t)}' for t in supported)})")
@@ -78,6 +82,6 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--set expects key=value, got {item!r}")
+            raise ConfigError(f"--set expects key=value, got {brief(item)}")
         result[key.strip()] = yaml.safe_load(value) if value.strip() else ""
     return result

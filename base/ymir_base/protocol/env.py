@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from ymir_base.errors import ConfigError
+from ymir_base.errors import ConfigError, brief
 from ymir_base.protocol.coerce import to_bool
 
 
@@ -56,23 +56,34 @@ class EnvConfig:
             return True
 
 
-def _section(cls: type, raw: Any, where: str) -> Any:
+def _text(value: Any, source: str, key: str) -> str:
+    """A path or name field as text: null is "", a number or boolean its YAML spelling; a list or
+    a mapping is a ConfigError (its str() would be a path nobody meant, and an alias-bombed one
+    would never finish)."""
+    if value is None:
+        return ""
+    if isinstance(value, str | int | float | bool):
+        return str(value)
+    raise ConfigError(f"{source}: key '{key}' must be a string, got {type(value).__name__} {brief(value)}")
+
+
+def _section(cls: type, raw: Any, where: str, source: str) -> Any:
     if raw is None:
         return cls()
     if not isinstance(raw, dict):
-        raise ConfigError(f"env.yaml: '{where}' must be a mapping, got {type(raw).__name__}")
+        raise ConfigError(f"{source}: '{where}' must be a mapping, got {type(raw).__name__}")
     known = {f.name for f in fields(cls)}
-    return cls(**{k: "" if v is None else str(v) for k, v in raw.items() if k in known})
+    return cls(**{k: _text(v, source, f"{where}.{k}") for k, v in raw.items() if k in known})
 
 
 def parse_env(raw: Any, source: str = "env.yaml") -> EnvConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level, got {type(raw).__name__}")
-    env = EnvConfig(input=_section(EnvInput, raw.get("input"), "input"),
-                    output=_section(EnvOutput, raw.get("output"), "output"))
+    env = EnvConfig(input=_section(EnvInput, raw.get("input"), "input", source),
+                    output=_section(EnvOutput, raw.get("output"), "output", source))
     for key in ("task_id", "protocol_version", "manifest_file"):
         if raw.get(key) not in (None, ""):
-            setattr(env, key, str(raw[key]))
+            setattr(env, key, _text(raw[key], source, key))
     for key in ("run_training", "run_mining", "run_infer"):
         if key in raw:
             try:
@@ -92,13 +103,21 @@ def load_yaml(path: Path, what: str) -> Any:
         raise ConfigError(f"{what} not found: {path}")
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{what} {path} cannot be read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{what} {path} is not UTF-8 text: {exc}") from None
+    # PyYAML's constructors: a date such as 2001-13-01 or a bad !!float is a ValueError, a bad
+    # !!timestamp an AttributeError, an empty !!bool a KeyError, an empty !!int an IndexError,
+    # nesting hundreds deep a RecursionError
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError, OverflowError, RecursionError) as exc:
+        raise ConfigError(f"{what} {path} is not valid YAML (a value cannot be read: "
+                          f"{type(exc).__name__}: {str(exc)[:200]})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{what} {path} is not valid YAML ({problem} at{where})") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{what} {path} is not UTF-8 text: {exc}") from None
 
 
 def load_env(path: Path) -> EnvConfig:

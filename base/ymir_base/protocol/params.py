@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from ymir_base.errors import ConfigError
+from ymir_base.errors import ConfigError, brief
 from ymir_base.protocol.coerce import COERCERS
 
 TASKS = ("training", "mining", "infer")
@@ -39,12 +39,12 @@ class ParamSpec:
             match = _match_choice(result, self.choices)
             if match is None:
                 options = ", ".join(str(c) for c in self.choices)
-                raise ConfigError(f"config key '{self.name}': {value!r} is not one of: {options}")
+                raise ConfigError(f"config key '{self.name}': {brief(value)} is not one of: {options}")
             result = match
         if self.minimum is not None and result < self.minimum:
-            raise ConfigError(f"config key '{self.name}': {value!r} is below the minimum {self.minimum}")
+            raise ConfigError(f"config key '{self.name}': {brief(value)} is below the minimum {self.minimum}")
         if self.maximum is not None and result > self.maximum:
-            raise ConfigError(f"config key '{self.name}': {value!r} is above the maximum {self.maximum}")
+            raise ConfigError(f"config key '{self.name}': {brief(value)} is above the maximum {self.maximum}")
         return result
 
 
