@@ -3,8 +3,10 @@ preprocessor, one forward pass per batch, the head's own box decoding and NMS.
 
 The same pass gives ALDD its dense maps: the head's per-level class logits ``[B, A*C, h, w]``
 (times the objectness of the heads that have it, see heads.py) become probability maps
-``[A, C, h, w]`` per image, and on request (``want=FEATURES``) each image's pooled features: the
-deepest (last, coarsest) level of ``extract_feat``'s output averaged over its map, padding included.
+``[A, C, h, w]`` per image, and on request (``want=FEATURES``) each image's pooled features: every
+level of ``extract_feat``'s output averaged over its map (padding included), scaled to unit length,
+the levels concatenated (the deepest level alone hardly tells near-duplicates apart on a briefly
+trained model; see ymir_yolov5lib/predictor.py for the measurement).
 """
 
 from __future__ import annotations
@@ -111,7 +113,7 @@ class OpenMMLabPredictor(Predictor):
         inputs, metas, feats, outs = self._network(chunk)
         results = self.adapter.decode(self.head, outs, metas)
         maps = self.adapter.class_maps(outs, self.num_classes) if DENSE_CLASS_PROBS in want else None
-        pooled = feats[-1].float().mean(dim=(2, 3)).cpu().numpy() if FEATURES in want else None
+        pooled = pooled_levels(feats) if FEATURES in want else None
         preds = []
         for i, (img, res) in enumerate(zip(chunk, results, strict=True)):
             h, w = img.shape[:2]
@@ -159,3 +161,8 @@ def _models_registry(scope: str) -> Any:
         raise ModelError(f"the model's config is for {scope}, which this image does not have") from exc
 
 
+def pooled_levels(feats: tuple[torch.Tensor, ...]) -> np.ndarray:
+    """[B, D] float32: each level [B, C, h, w] averaged over its map and scaled to unit length per
+    image, the levels concatenated."""
+    levels = [f.float().mean(dim=(2, 3)) for f in feats]
+    return torch.cat([v / v.norm(dim=1, keepdim=True).clamp_min(1e-12) for v in levels], dim=1).cpu().numpy()

@@ -70,12 +70,21 @@ def test_ties_go_to_the_earlier_candidate_and_repeat():
     assert all(diverse_order([0.5] * 4, features, 1.0).tolist() == first.tolist() for _ in range(3))
 
 
-def test_zero_vectors_and_opposite_vectors_are_not_similar():
-    features = np.array([[1.0, 0.0], [0.0, 0.0], [-1.0, 0.0], [1.0, 0.0]])
-    order = diverse_order([1.0, 0.2, 0.1, 0.9], features, 1.0)
-    # the zero vector and the opposite one carry no penalty; the duplicate of the first does
-    assert order.tolist() == [0, 1, 2, 3]
-    assert diverse_order([1.0, 0.2, 0.1, 0.9], features, 0.5).tolist() == [0, 3, 1, 2]
+def test_the_mean_vector_and_opposite_vectors_are_not_similar():
+    # centred on their mean (0 here): [0, 0] is the mean itself, [-1, 0] the opposite of [1, 0]
+    features = np.array([[1.0, 0.0], [0.0, 0.0], [-1.0, 0.0], [1.0, 0.0], [-1.0, 0.0]])
+    scores = [1.0, 0.2, 0.1, 0.9, 0.05]
+    # neither the mean nor the opposite carries a penalty; the duplicates of earlier picks do
+    assert diverse_order(scores, features, 1.0).tolist() == [0, 1, 2, 3, 4]
+    assert diverse_order(scores, features, 0.0).tolist() == [0, 3, 1, 2, 4]
+
+
+def test_features_are_compared_centred_on_the_candidates_mean():
+    # a large component shared by every image (as pooled activations have) does not make them alike
+    shared = np.array([100.0, 100.0, 0.0, 0.0])
+    features = shared + np.array([[0, 0, 1, 0], [0, 0, 1, 0.05], [0, 0, 0, 1], [0, 0, -1, -1]])
+    order = diverse_order([1.0, 0.95, 0.9, 0.1], features, 1.0)
+    assert order.tolist()[:2] == [0, 2]  # the near copy of 0 (index 1) waits; uncentred all look the same
 
 
 def test_bad_inputs_are_refused():

@@ -58,15 +58,19 @@ def test_features_are_the_pooled_deepest_level(random_yolox, tmp_path):
     assert sum(len(p) for p in plain) > 0
     with torch.inference_mode():
         _, _, feats, _ = model._network(images[:3])
-    width = feats[-1].shape[1]
+    width = sum(f.shape[1] for f in feats)  # every level
     for a, b in zip(plain, ours, strict=True):
         assert a.features is None and b.features.shape == (width,) and b.features.dtype == np.float32
         np.testing.assert_array_equal(a.boxes, b.boxes)
         np.testing.assert_array_equal(a.scores, b.scores)
         np.testing.assert_array_equal(a.class_ids, b.class_ids)
-    # the deepest level, averaged over its whole map (padding included)
-    np.testing.assert_allclose(np.stack([p.features for p in ours[:3]]), feats[-1].mean(dim=(2, 3)).numpy(),
-                               rtol=1e-5, atol=1e-6)
+    # every level averaged over its whole map (padding included), unit length per level, in level order
+    expected = []
+    for f in feats:
+        pooled = f.mean(dim=(2, 3)).numpy()
+        expected.append(pooled / np.linalg.norm(pooled, axis=1, keepdims=True))
+    np.testing.assert_allclose(np.stack([p.features for p in ours[:3]]), np.concatenate(expected, axis=1),
+                               rtol=1e-4, atol=1e-6)
     again = model.predict(images, want=frozenset({FEATURES}))
     assert all(np.array_equal(a.features, b.features) for a, b in zip(ours, again, strict=True))
     scale = float(np.abs(ours[4].features).max())

@@ -57,7 +57,8 @@ def check_features(model, images: list[np.ndarray], width: int) -> None:
     """Shape [width], float32, deterministic, batch-independent, detections unchanged, hooks gone."""
     from yolov5.models.common import SPPF
 
-    assert isinstance(model.backbone_end, SPPF) and FEATURES in model.capabilities
+    assert isinstance(model.feature_layers[-1], SPPF) and FEATURES in model.capabilities
+    assert len(model.feature_layers) == 3  # P3, P4 and P5 (SPPF)
     plain = model.predict(images)
     with_features = model.predict(images, want=frozenset({FEATURES}))
     assert all(p.features is None for p in plain)
@@ -68,6 +69,7 @@ def check_features(model, images: list[np.ndarray], width: int) -> None:
         np.testing.assert_array_equal(a.class_ids, b.class_ids)
         assert b.features.shape == (width,) and b.features.dtype == np.float32
         assert np.all(np.isfinite(b.features))
+        assert np.linalg.norm(b.features[-256:]) == pytest.approx(1.0, abs=1e-5)  # each level unit length
     again = model.predict(images, want=frozenset({FEATURES}))
     assert all(np.array_equal(a.features, b.features) for a, b in zip(with_features, again, strict=True))
     scale = float(np.abs(with_features[2].features).max())
@@ -75,20 +77,20 @@ def check_features(model, images: list[np.ndarray], width: int) -> None:
     alone = model.predict(images[2:3], want=frozenset({FEATURES}))[0]
     np.testing.assert_allclose(alone.features, with_features[2].features, rtol=0, atol=1e-4 * scale)
     assert np.abs(with_features[0].features - with_features[1].features).max() > 1e-2 * scale
-    assert not model.backbone_end._forward_hooks  # the hook lives only during the pass
+    assert not any(layer._forward_hooks for layer in model.feature_layers)  # hooks live only during the pass
 
 
 def test_detection_features(checkpoint, images):
-    check_features(predictor(checkpoint), images, width=256)  # yolov5n: SPPF gives 1024 x 0.25
+    check_features(predictor(checkpoint), images, width=448)  # yolov5n: P3 64 + P4 128 + SPPF 256
 
 
 def test_a_model_without_its_architecture_description_offers_no_features(checkpoint):
-    from ymir_yolov5lib.predictor import backbone_end
+    from ymir_yolov5lib.predictor import feature_layers
 
     model = predictor(checkpoint).model
-    assert backbone_end(model) is not None
+    assert [type(layer).__name__ for layer in feature_layers(model)] == ["C3", "C3", "SPPF"]
     del model.yaml
-    assert backbone_end(model) is None
+    assert feature_layers(model) == []
 
 
 def test_the_yolov5_image_mines_with_diversity(sample, checkpoint):

@@ -22,12 +22,12 @@ def test_segment_features(tmp_path):
                                batch_size=4, class_names=CLASSES)
     in_dir = generate(tmp_path / "in", task="infer", object_type="instance", fmt="coco", images=4)
     images = [read_image(in_dir / c.removeprefix("/in/")) for c in (in_dir / "candidate-index.tsv").read_text().split()]
-    assert isinstance(model.backbone_end, SPPF) and FEATURES in model.capabilities
+    assert isinstance(model.feature_layers[-1], SPPF) and FEATURES in model.capabilities
     plain = model.predict(images)
     ours = model.predict(images, want=frozenset({FEATURES}))
     assert sum(len(p) for p in plain) > 0
     for a, b in zip(plain, ours, strict=True):
-        assert a.features is None and b.features.shape == (256,) and b.features.dtype == np.float32
+        assert a.features is None and b.features.shape == (448,) and b.features.dtype == np.float32
         np.testing.assert_array_equal(a.boxes, b.boxes)
         np.testing.assert_array_equal(a.scores, b.scores)
         assert [m["counts"] for m in a.masks] == [m["counts"] for m in b.masks]
@@ -38,4 +38,4 @@ def test_segment_features(tmp_path):
     alone = model.predict(images[1:2], want=frozenset({FEATURES}))[0]
     np.testing.assert_allclose(alone.features, ours[1].features, rtol=0, atol=1e-4 * scale)
     assert np.abs(ours[0].features - ours[1].features).max() > 1e-2 * scale
-    assert not model.backbone_end._forward_hooks
+    assert not any(layer._forward_hooks for layer in model.feature_layers)
