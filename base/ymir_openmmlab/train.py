@@ -25,6 +25,7 @@ from ymir_base.monitor import Monitor
 from ymir_base.protocol.context import TaskContext
 from ymir_base.ranks import is_distributed_child
 from ymir_base.results.training import TrainingResult
+from ymir_openmmlab import checkpoint as mmckpt
 from ymir_openmmlab import config as mmcfg
 from ymir_openmmlab.hooks import YmirReportHook
 
@@ -192,9 +193,12 @@ def build_train_config(backend: OpenMMLabBackend, ctx: TaskContext, train_json: 
             path = ctx.host(args.resume)
             if not path.is_file():
                 raise ConfigError(f"config key 'args_options': --resume {args.resume}: no such checkpoint")
+            mmckpt.load(path)  # MMEngine would fall back to a full unpickling of a file weights_only refuses
             cfg.load_from = str(path)
     else:
         weights = backend.starting_weights(ctx, backend.model_key(ctx), ".pth")
+        if weights:
+            mmckpt.load(weights)  # as above: refused here, never unpickled in full by the Runner
         cfg.load_from = str(weights) if weights else None
     return cfg
 

@@ -23,7 +23,7 @@ from ymir_base.engine.device import select_device
 from ymir_base.errors import ModelError
 from ymir_base.prediction import AUGMENTED_PREDICT, BOXES, DENSE_CLASS_PROBS, FEATURES, Prediction
 from ymir_base.protocol.context import TaskContext
-from ymir_yolov5lib import runtime
+from ymir_yolov5lib import runtime, trust
 
 LOG = logging.getLogger(__name__)
 MAX_DET = 300
@@ -40,6 +40,7 @@ class Yolov5Predictor(Predictor):
         from yolov5.models.experimental import attempt_load
         from yolov5.models.yolo import Segment
 
+        trust.check_checkpoint(weights)  # before anything unpickles it
         try:
             self.model = attempt_load(str(weights), device=device, fuse=True)
         except Exception as exc:

@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 from ymir_base.errors import DatasetError
-from ymir_base.protocol.paths import PathMapper
+from ymir_base.protocol.paths import IN_ROOT, PathMapper, outside
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +31,8 @@ def read_pairs(index_file: str | Path, mapper: PathMapper) -> list[tuple[int, st
                                f"got {len(fields)} tab-separated columns")
         if not fields[0]:
             raise DatasetError(f"index {index_file} line {line_no}: the image path is empty")
+        for path in fields:
+            _check_inside(index_file, line_no, path)
         pairs.append((line_no, fields[0], fields[1] if len(fields) == 2 else ""))
     return pairs
 
@@ -38,13 +40,21 @@ def read_pairs(index_file: str | Path, mapper: PathMapper) -> list[tuple[int, st
 def read_candidates(index_file: str | Path, mapper: PathMapper) -> list[str]:
     """Image paths of a candidate index, in file order. Duplicates are kept (and logged):
     the platform rejects them, so they only appear in hand-made folders."""
-    paths = [line.strip() for _, line in _lines(index_file, mapper)]
+    paths = [_check_inside(index_file, n, line.strip()) for n, line in _lines(index_file, mapper)]
     duplicates = {p: n for p, n in Counter(paths).items() if n > 1}
     if duplicates:
         example = next(iter(duplicates))
         logger.warning("candidate index %s lists %d image(s) more than once (e.g. %s, %d times)",
                        index_file, len(duplicates), example, duplicates[example])
     return paths
+
+
+def _check_inside(index_file: str | Path, line_no: int, path: str) -> str:
+    """``path`` unless it points outside /in (``/etc/passwd``, ``../x``, ``/in/../x``)."""
+    reason = outside(path, IN_ROOT)
+    if reason:
+        raise DatasetError(f"index {index_file} line {line_no}: {path!r} points outside {IN_ROOT} ({reason})")
+    return path
 
 
 def _lines(index_file: str | Path, mapper: PathMapper) -> list[tuple[int, str]]:

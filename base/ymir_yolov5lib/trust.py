@@ -1,0 +1,67 @@
+"""YOLOv5 ``.pt`` files pickle whole model objects, so they cannot be loaded with
+``weights_only=True``. Before any of them is unpickled (the user's model package, the image's baked
+weights, a checkpoint to resume), :func:`check_checkpoint` proves from its opcodes alone that it
+only instantiates YOLOv5 v7.0 and ``torch.nn`` modules and only calls torch's tensor rebuilders and
+plain containers (ymir_base/checkpoints.py). The trainer also builds a model from the checkpoint's
+architecture description (``model.yaml``), whose strings yolov5 passes to ``eval``:
+:func:`check_architecture` allows only plain names there.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from ymir_base.checkpoints import AllowList, check_pickle_globals
+from ymir_base.errors import ModelError
+
+# the module names the yolov5 package pickles its models under, and those of the original
+# repository's release weights
+_MODEL_MODULES = ("yolov5.models.common.", "yolov5.models.yolo.", "yolov5.models.experimental.",
+                  "models.common.", "models.yolo.", "models.experimental.")
+ALLOWED = AllowList(
+    classes=(*_MODEL_MODULES, "torch.nn.modules."),
+    callables=("torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_parameter",
+               "torch._utils._rebuild_parameter_with_state", "collections.OrderedDict", "__builtin__.set",
+               "builtins.set", "__builtin__.frozenset", "builtins.frozenset", "torch.Size", "torch.device",
+               # numbers and paths in the trainer's saved options and fitness
+               "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar", "numpy.dtype",
+               "numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct", "numpy.ndarray",
+               "pathlib.PosixPath"),
+    references=("torch.FloatStorage", "torch.HalfStorage", "torch.DoubleStorage", "torch.BFloat16Storage",
+                "torch.LongStorage", "torch.IntStorage", "torch.ShortStorage", "torch.CharStorage",
+                "torch.ByteStorage", "torch.BoolStorage", "torch.float16", "torch.float32", "torch.bfloat16"),
+)
+
+# what yolov5's parse_model evaluates: a module name (``Conv``, ``nn.Upsample``), an argument
+# name (``nc``, ``anchors``, ``None``, ``'nearest'``), and the activation ``nn.SiLU()``-like call
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+_LITERAL = r"(True|False|None|-?[0-9.]+(e-?[0-9]+)?)"
+_ACTIVATION = re.compile(rf"^nn\.[A-Za-z_][A-Za-z0-9_]*\(\s*(([A-Za-z_]\w*\s*=\s*)?{_LITERAL}\s*,?\s*)*\)$")
+
+
+def check_checkpoint(path: Path) -> None:
+    """ModelError (300004) naming ``path`` unless it is a zip-format torch file whose pickle names
+    only what a YOLOv5 model needs."""
+    check_pickle_globals(Path(path), ALLOWED, "a YOLOv5 model")
+
+
+def check_architecture(spec: Any, path: Path) -> None:
+    """ModelError unless the architecture description ``spec`` (``model.yaml``) holds only plain
+    names where yolov5 evaluates strings."""
+    if not isinstance(spec, dict):
+        raise ModelError(f"{path}: the model's architecture description is not a mapping")
+    layers = [*(spec.get("backbone") or []), *(spec.get("head") or [])]
+    for number, layer in enumerate(layers):
+        if not (isinstance(layer, list | tuple) and len(layer) == 4 and isinstance(layer[3], list | tuple)):
+            raise ModelError(f"{path}: layer {number} of the architecture is not [from, number, module, args]")
+        strings = [layer[2], *(a for a in layer[3] if isinstance(a, str))]
+        for text in strings:
+            if isinstance(text, str) and not _NAME.match(text):
+                raise ModelError(f"{path}: layer {number} of the architecture holds {text!r}, which yolov5 would "
+                                 "evaluate as code; only plain names are accepted")
+    activation = spec.get("activation")
+    if activation is not None and not (isinstance(activation, str) and _ACTIVATION.match(activation)):
+        raise ModelError(f"{path}: the architecture's activation {activation!r} is not a torch.nn activation "
+                         "call such as nn.SiLU(); refusing to evaluate it")
