@@ -54,9 +54,11 @@ def outside(path: str, root: PurePosixPath) -> str | None:
 
 def file_name(name: str, what: str) -> str:
     """``name`` when it can be a file name inside an output folder: one path component, not
-    ``.`` or ``..``, no NUL; ValueError naming ``what`` otherwise. For names taken from inputs
-    (asset names, class names) that become output file names."""
+    ``.`` or ``..``, no NUL; DatasetError naming ``what`` otherwise. For names taken from inputs
+    (asset names) that become output file names."""
+    from ymir_base.errors import DatasetError
+
     if not name or name in (".", "..") or "/" in name or "\0" in name:
-        raise ValueError(f"{what} {name!r} cannot be an output file name (it must be one path component, "
+        raise DatasetError(f"{what} {name!r} cannot be an output file name (it must be one path component, "
                          "not '.' or '..', without NUL)")
     return name
