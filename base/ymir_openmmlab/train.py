@@ -138,7 +138,7 @@ def build_train_config(backend: OpenMMLabBackend, ctx: TaskContext, train_json: 
     # the train, val and test loaders keep their workers alive: each worker's share of /dev/shm is
     # PREFETCH batches of each (the evaluation batch no larger than the training one)
     workers = shm.loader_workers(int(cfg_in.get("workers_per_gpu", 4)), 3 * shm.PREFETCH * shm.batch_bytes(
-        cfg.train_dataloader.batch_size, int(cfg_in.get("img_size") or 0) or DEFAULT_SIDE))
+        cfg.train_dataloader.batch_size, int(cfg_in.get("img_size") or 0) or DEFAULT_SIDE), processes=ctx.gpu_count)
     for d in mmcfg.walk(cfg.optim_wrapper):  # YOLO optimizer constructors scale weight decay by it
         if "batch_size_per_gpu" in d:
             d["batch_size_per_gpu"] = cfg.train_dataloader.batch_size

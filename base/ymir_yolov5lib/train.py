@@ -124,7 +124,7 @@ def build_opt(backend: Backend, ctx: TaskContext, data_yaml: Path, resume: str |
         device = ",".join(str(i) for i in ctx.gpu_ids) if ctx.gpu_ids else "cpu"
         argv = ["--data", str(data_yaml), "--weights", weights, "--cfg", arch,
                 "--epochs", str(cfg["epochs"]), "--batch-size", str(total_batch),
-                "--imgsz", str(cfg["img_size"]), "--workers", str(_workers(cfg)),
+                "--imgsz", str(cfg["img_size"]), "--workers", str(_workers(cfg, ctx.gpu_count)),
                 "--device", device, "--project", str(folder.parent), "--name", folder.name,
                 "--exist-ok", "--noplots", "--save-period", "-1"]
         if cfg["sync_bn"] and ctx.gpu_count > 1:
@@ -139,13 +139,13 @@ def build_opt(backend: Backend, ctx: TaskContext, data_yaml: Path, resume: str |
     return opt
 
 
-def _workers(cfg: dict[str, Any]) -> int:
+def _workers(cfg: dict[str, Any], gpus: int) -> int:
     """``num_workers_per_gpu``, or fewer when /dev/shm is too small for them. yolov5 keeps its
     training workers alive through validation, which runs twice as many workers on batches twice
     as large: each worker's share is PREFETCH batches of the training size and four times as many
     bytes for validation."""
     batch = shm.batch_bytes(int(cfg["batch_size_per_gpu"]), int(cfg["img_size"]))
-    return shm.loader_workers(int(cfg["num_workers_per_gpu"]), shm.PREFETCH * batch * (1 + 4))
+    return shm.loader_workers(int(cfg["num_workers_per_gpu"]), shm.PREFETCH * batch * (1 + 4), processes=gpus)
 
 
 @contextmanager

@@ -26,10 +26,11 @@ def batch_bytes(batch_size: int, img_size: int, channels: int = 3) -> int:
     return max(1, int(batch_size)) * channels * max(1, int(img_size)) ** 2
 
 
-def loader_workers(requested: int, bytes_per_worker: int, *, shm: Path = SHM,
+def loader_workers(requested: int, bytes_per_worker: int, *, processes: int = 1, shm: Path = SHM,
                    statvfs: Callable[[str], os.statvfs_result] = os.statvfs) -> int:
     """``requested`` workers, or as many as ``shm`` has room for when each holds
-    ``bytes_per_worker`` (its prefetched batches, over all the loaders it serves) times MARGIN."""
+    ``bytes_per_worker`` (its prefetched batches, over all the loaders it serves) times MARGIN;
+    ``processes`` training processes (one per GPU) share it."""
     requested = max(0, int(requested))
     if requested == 0:
         return 0
@@ -37,12 +38,12 @@ def loader_workers(requested: int, bytes_per_worker: int, *, shm: Path = SHM,
         stat = statvfs(str(shm))
     except OSError:  # no /dev/shm (not Linux): torch shares memory another way
         return requested
-    free = stat.f_bavail * stat.f_frsize
+    free = stat.f_bavail * stat.f_frsize // max(1, processes)
     need = max(1, int(bytes_per_worker * MARGIN))
     fit = min(requested, free // need)
     if fit < requested:
-        LOG.warning("%s has %.1f MiB free, and each data loader worker needs about %.1f MiB for the batches it "
-                    "prepares: using %d worker(s) instead of %d%s. Give the container more shared memory "
-                    "(docker run --shm-size) to load with all of them.", shm, free / 2**20, need / 2**20, fit,
-                    requested, " (loading in the training process)" if fit == 0 else "")
+        LOG.warning("%s has %.1f MiB free per training process, and each data loader worker needs about "
+                    "%.1f MiB for the batches it prepares: using %d worker(s) instead of %d%s. Give the container "
+                    "more shared memory (docker run --shm-size) to load with all of them.", shm, free / 2**20,
+                    need / 2**20, fit, requested, " (loading in the training process)" if fit == 0 else "")
     return int(fit)
