@@ -27,7 +27,7 @@ def batch_bytes(batch_size: int, img_size: int, channels: int = 3) -> int:
 
 
 def loader_workers(requested: int, bytes_per_worker: int, *, processes: int = 1, shm: Path = SHM,
-                   statvfs: Callable[[str], os.statvfs_result] = os.statvfs) -> int:
+                   statvfs: Callable[[str], os.statvfs_result] | None = None) -> int:
     """``requested`` workers, or as many as ``shm`` has room for when each holds
     ``bytes_per_worker`` (its prefetched batches, over all the loaders it serves) times MARGIN;
     ``processes`` training processes (one per GPU) share it."""
@@ -35,7 +35,7 @@ def loader_workers(requested: int, bytes_per_worker: int, *, processes: int = 1,
     if requested == 0:
         return 0
     try:
-        stat = statvfs(str(shm))
+        stat = (statvfs or os.statvfs)(str(shm))
     except OSError:  # no /dev/shm (not Linux): torch shares memory another way
         return requested
     free = stat.f_bavail * stat.f_frsize // max(1, processes)
