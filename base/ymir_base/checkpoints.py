@@ -204,7 +204,18 @@ def load_weights_only(path: Path, *, safe_globals: Iterable[Any] = (), what: str
         with torch.serialization.safe_globals(list(safe_globals)):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"{path} is not {what} that can be loaded safely (weights_only): {first}") from exc
+        if not zipfile.is_zipfile(path):  # torch then read it as the legacy format
+            raise ModelError(f"{path} is not {what}: not a zip-format PyTorch file, and not a legacy one that loads "
+                             f"(truncated, or another kind of file): {_refusal(str(exc))}") from exc
+        raise ModelError(f"{path} is not {what} that can be loaded safely (weights_only): "
+                         f"{_refusal(str(exc))}") from exc
     except Exception as exc:
         raise ModelError(f"cannot read {path} as {what}: {type(exc).__name__}: {exc}") from exc
+
+
+def _refusal(text: str) -> str:
+    """The reason in torch's weights_only refusal (which otherwise suggests loading the file in full)."""
+    for line in text.splitlines():
+        if "WeightsUnpickler error:" in line:
+            return line.split("WeightsUnpickler error:", 1)[1].split(". Please use", 1)[0].strip()
+    return text.strip().splitlines()[0] if text.strip() else "refused"

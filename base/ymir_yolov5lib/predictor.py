@@ -43,6 +43,8 @@ class Yolov5Predictor(Predictor):
         trust.check_checkpoint(weights)  # before anything unpickles it
         try:
             self.model = attempt_load(str(weights), device=device, fuse=True)
+        except KeyError as exc:  # e.g. an OpenMMLab checkpoint: tensors, but no pickled model
+            raise ModelError(f"{weights} holds no YOLOv5 model (its checkpoint has no {exc} entry)") from exc
         except Exception as exc:
             raise ModelError(f"cannot load YOLOv5 weights {weights}: {type(exc).__name__}: {exc}") from exc
         if isinstance(self.model.model[-1], Segment) != self.segmentation:
