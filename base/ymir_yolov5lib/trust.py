@@ -25,10 +25,11 @@ ALLOWED = AllowList(
     callables=("torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_parameter",
                "torch._utils._rebuild_parameter_with_state", "collections.OrderedDict", "__builtin__.set",
                "builtins.set", "__builtin__.frozenset", "builtins.frozenset", "torch.Size", "torch.device",
-               # numbers and paths in the trainer's saved options and fitness
+               # numbers, arrays, paths and bytes (protocol 2 pickles bytes as _codecs.encode) of the
+               # trainer's mid-run checkpoints: fitness, options, optimizer state
                "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar", "numpy.dtype",
                "numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct", "numpy.ndarray",
-               "pathlib.PosixPath"),
+               "pathlib.PosixPath", "_codecs.encode"),
     references=("torch.FloatStorage", "torch.HalfStorage", "torch.DoubleStorage", "torch.BFloat16Storage",
                 "torch.LongStorage", "torch.IntStorage", "torch.ShortStorage", "torch.CharStorage",
                 "torch.ByteStorage", "torch.BoolStorage", "torch.float16", "torch.float32", "torch.bfloat16"),
