@@ -214,8 +214,10 @@ def load_weights_only(path: Path, *, safe_globals: Iterable[Any] = (), what: str
 
 
 def _refusal(text: str) -> str:
-    """The reason in torch's weights_only refusal (which otherwise suggests loading the file in full)."""
+    """The reason in torch's weights_only refusal, without its advice to load the file in full."""
+    boilerplate = ("Weights only load failed", "(1)", "(2)", "Check the documentation")
     for line in text.splitlines():
-        if "WeightsUnpickler error:" in line:
-            return line.split("WeightsUnpickler error:", 1)[1].split(". Please use", 1)[0].strip()
-    return text.strip().splitlines()[0] if text.strip() else "refused"
+        line = line.strip()
+        if line and not line.startswith(boilerplate):
+            return line.removeprefix("WeightsUnpickler error:").split(". Please use", 1)[0].strip()
+    return "refused by torch's restricted unpickler"
