@@ -84,3 +84,30 @@ def test_openmmlab_model_package_still_loads(sample, mmdet_model):
     in_dir, out_dir = sample("infer", models={"best": mmdet_model})
     assert run_task("mmdet", in_dir, out_dir, {"img_size": 96}) == 0, read_monitor(out_dir)[2]
     assert (out_dir / "infer-result.json").is_file()
+
+
+@pytest.mark.parametrize("case", ["truncated", "random", "openmmlab"])
+def test_yolov5_training_from_a_bad_pretrained_model(sample, yolov5n_checkpoint, tmp_path, case):
+    content, _ = _yolov5_cases(yolov5n_checkpoint, tmp_path)[case]
+    folder = _model_package(tmp_path, "best.pt", content)
+    in_dir, out_dir = sample("training", models={"best": folder})
+    code = run_task("yolov5", in_dir, out_dir, {"model": "yolov5n", "epochs": 1, "img_size": 64,
+                                                "batch_size_per_gpu": 4, "num_workers_per_gpu": 0})
+    _assert_model_error(code, out_dir, "best.pt")
+    assert not (out_dir / "models" / "result.yaml").exists()
+
+
+@pytest.mark.parametrize("case", ["truncated", "random", "yolov5"])
+def test_openmmlab_training_from_a_bad_pretrained_model(sample, yolov5n_checkpoint, tmp_path, case):
+    torch.manual_seed(0)
+    torch.save({"state_dict": OrderedDict(w=torch.randn(64, 64))}, tmp_path / "plain.pth")
+    plain = (tmp_path / "plain.pth").read_bytes()
+    content = {"truncated": plain[: len(plain) // 2], "random": os.urandom(4096),
+               "yolov5": yolov5n_checkpoint.read_bytes()}[case]
+    folder = _model_package(tmp_path, "best.pth", content)
+    in_dir, out_dir = sample("training", models={"best": folder})
+    code = run_task("mmdet", in_dir, out_dir, {"config_file": "configs/yolox/yolox_tiny_8x8_300e_coco.py",
+                                               "max_epochs": 1, "img_size": 96, "samples_per_gpu": 4,
+                                               "workers_per_gpu": 0})
+    _assert_model_error(code, out_dir, "best.pth")
+    assert not (out_dir / "models" / "result.yaml").exists()
