@@ -35,11 +35,13 @@ ALLOWED = AllowList(
                 "torch.ByteStorage", "torch.BoolStorage", "torch.float16", "torch.float32", "torch.bfloat16"),
 )
 
-# what yolov5's parse_model evaluates: a module name (``Conv``, ``nn.Upsample``), an argument
-# name (``nc``, ``anchors``, ``None``, ``'nearest'``), and the activation ``nn.SiLU()``-like call
+# what yolov5's parse_model evaluates: a layer's module (``Conv``, ``nn.Upsample``), which it then
+# calls with the layer's arguments, the arguments (``nc``, ``anchors``, ``None``, ``'nearest'``), and
+# the activation (``nn.SiLU()``)
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 _LITERAL = r"(True|False|None|-?[0-9.]+(e-?[0-9]+)?)"
-_ACTIVATION = re.compile(rf"^nn\.[A-Za-z_][A-Za-z0-9_]*\(\s*(([A-Za-z_]\w*\s*=\s*)?{_LITERAL}\s*,?\s*)*\)$")
+_ACTIVATION = re.compile(rf"^(nn\.[A-Za-z_][A-Za-z0-9_]*)\(\s*(([A-Za-z_]\w*\s*=\s*)?{_LITERAL}\s*,?\s*)*\)$")
+_MISSING = object()
 
 
 def check_checkpoint(path: Path) -> None:
@@ -49,20 +51,50 @@ def check_checkpoint(path: Path) -> None:
 
 
 def check_architecture(spec: Any, path: Path) -> None:
-    """ModelError unless the architecture description ``spec`` (``model.yaml``) holds only plain
-    names where yolov5 evaluates strings."""
+    """ModelError unless what yolov5 evaluates in the architecture description ``spec``
+    (``model.yaml``) is harmless: each layer's module a name that resolves (in yolov5's model
+    namespace, without evaluating anything) to a ``torch.nn.Module`` class, each string argument a
+    name that resolves to nothing callable (or to nothing: it stays a string), the activation a
+    ``nn.<Module>(literals)`` call."""
     if not isinstance(spec, dict):
         raise ModelError(f"{path}: the model's architecture description is not a mapping")
     layers = [*(spec.get("backbone") or []), *(spec.get("head") or [])]
     for number, layer in enumerate(layers):
         if not (isinstance(layer, list | tuple) and len(layer) == 4 and isinstance(layer[3], list | tuple)):
             raise ModelError(f"{path}: layer {number} of the architecture is not [from, number, module, args]")
-        strings = [layer[2], *(a for a in layer[3] if isinstance(a, str))]
-        for text in strings:
-            if isinstance(text, str) and not _NAME.match(text):
-                raise ModelError(f"{path}: layer {number} of the architecture holds {text!r}, which yolov5 would "
-                                 "evaluate as code; only plain names are accepted")
+        if isinstance(layer[2], str) and not _is_module_class(layer[2]):
+            raise ModelError(f"{path}: layer {number} of the architecture names the module {layer[2]!r}, which is "
+                             "not a torch.nn.Module class; yolov5 would evaluate and call it")
+        for arg in layer[3]:
+            if isinstance(arg, str) and not (_NAME.match(arg) and not callable(_resolve(arg))):
+                raise ModelError(f"{path}: layer {number} of the architecture holds the argument {arg!r}, which "
+                                 "yolov5 would evaluate as code; only plain names of values are accepted")
     activation = spec.get("activation")
-    if activation is not None and not (isinstance(activation, str) and _ACTIVATION.match(activation)):
+    if activation is None:
+        return
+    match = _ACTIVATION.match(activation) if isinstance(activation, str) else None
+    if not (match and _is_module_class(match.group(1))):
         raise ModelError(f"{path}: the architecture's activation {activation!r} is not a torch.nn activation "
                          "call such as nn.SiLU(); refusing to evaluate it")
+
+
+def _resolve(name: str) -> Any:
+    """What ``name`` (``a`` or ``a.b``) means where yolov5's parse_model evaluates it, found by
+    lookups alone; _MISSING when it means nothing there."""
+    import builtins
+
+    from yolov5.models import yolo
+
+    first, *rest = name.split(".")
+    namespace = vars(yolo)
+    value = namespace[first] if first in namespace else getattr(builtins, first, _MISSING)
+    for part in rest:
+        value = getattr(value, part, _MISSING) if value is not _MISSING else _MISSING
+    return value
+
+
+def _is_module_class(name: str) -> bool:
+    import torch
+
+    value = _resolve(name) if _NAME.match(name) else _MISSING
+    return isinstance(value, type) and issubclass(value, torch.nn.Module)

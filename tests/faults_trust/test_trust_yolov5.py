@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import re
 import subprocess
 import sys
 import zipfile
@@ -127,7 +128,7 @@ def test_training_from_a_model_whose_architecture_would_run_code(sample, yolov5n
     code = run_task("yolov5", in_dir, out_dir, {**FAST, "pretrained_model_params": ["/in/models/best/best.pt"]})
     state, written, text = read_monitor(out_dir)
     assert code != 0 and (state, written) == (4, int(ErrorCode.MODEL)), text
-    assert "which yolov5 would evaluate as code" in text.splitlines()[0]
+    assert "is not a torch.nn.Module class; yolov5 would evaluate and call it" in text.splitlines()[0]
     assert not marker.exists()
     assert not (out_dir / "models" / "result.yaml").exists()
     # the control: yolov5 builds that architecture by evaluating its strings
@@ -153,13 +154,31 @@ def test_legacy_and_foreign_files_are_refused(tmp_path, yolov5n_checkpoint):
 def test_architecture_check_accepts_every_model_of_the_package():
     import yaml
 
-    from ymir_yolov5lib import models
+    from ymir_yolov5lib.models import PACKAGE_DIR
 
-    for name in ("yolov5n", "yolov5s", "yolov5x", "yolov5n6"):
-        spec = yaml.safe_load(models.model_yaml(name).read_text())
-        trust.check_architecture({**spec, "activation": "nn.LeakyReLU(0.1)"}, Path(name))
-    with pytest.raises(ModelError, match="activation"):
-        trust.check_architecture({**spec, "activation": "nn.SiLU(__import__('os'))"}, Path("x"))
+    files = sorted((PACKAGE_DIR / "models").rglob("*.yaml"))
+    assert len(files) > 10
+    for path in files:
+        spec = yaml.safe_load(path.read_text())
+        if "backbone" in spec:
+            trust.check_architecture({**spec, "activation": "nn.LeakyReLU(0.1)"}, path)
+
+
+@pytest.mark.parametrize(("layer", "activation", "reason"), [
+    ([-1, 1, "exec", ["open('x', 'w')"]], None, "names the module 'exec'"),
+    ([-1, 1, "os.system", ["touch x"]], None, "names the module 'os.system'"),
+    ([-1, 1, "check_yaml", ["x"]], None, "names the module 'check_yaml'"),
+    ([-1, 1, "Conv", ["exec", 3]], None, "argument 'exec'"),
+    ([-1, 1, "Conv", ["__import__('os')", 3]], None, "argument"),
+    ([-1, 1, "Conv", [16, 3]], "nn.SiLU(__import__('os'))", "activation"),
+    ([-1, 1, "Conv", [16, 3]], "os.system('x')", "activation"),
+    ([-1, 1, "Conv", [16, 3]], "nn.init.normal_()", "activation"),
+])
+def test_architecture_check_refuses_what_would_run(layer, activation, reason):
+    spec = {"nc": 3, "depth_multiple": 1.0, "width_multiple": 1.0, "anchors": 3, "backbone": [layer],
+            "head": [[-1, 1, "nn.Upsample", [None, 2, "nearest"]]], "activation": activation}
+    with pytest.raises(ModelError, match=re.escape(reason)):
+        trust.check_architecture(spec, Path("m.pt"))
 
 
 @pytest.mark.slow
