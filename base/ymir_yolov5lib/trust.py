@@ -3,8 +3,9 @@
 weights, a checkpoint to resume), :func:`check_checkpoint` proves from its opcodes alone that it
 only instantiates YOLOv5 v7.0 and ``torch.nn`` modules and only calls torch's tensor rebuilders and
 plain containers (ymir_base/checkpoints.py). The trainer also builds a model from the checkpoint's
-architecture description (``model.yaml``), whose strings yolov5 passes to ``eval``:
-:func:`check_architecture` allows only plain names there.
+architecture description (``model.yaml``), whose strings yolov5 passes to ``eval`` (and calls
+the layers' modules): :func:`check_architecture` allows there only names of ``torch.nn.Module``
+classes, names of plain values, and an ``nn.<Module>(literals)`` activation.
 """
 
 from __future__ import annotations
