@@ -28,8 +28,10 @@ _FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 def check_writable(out_dir: Path, shown: str = "/out") -> None:
-    """OutputError unless a file can be created in ``out_dir`` (``shown``: its name for the user)."""
+    """OutputError unless a file can be created in ``out_dir`` (``shown``: its name for the user),
+    which is made when missing (a host folder; YMIR mounts /out)."""
     try:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".ymir-write-probe-", dir=out_dir)
     except OSError as exc:
         raise OutputError(f"the output folder {shown} ({out_dir}) is not writable: {exc.strerror or exc}; "
