@@ -26,6 +26,7 @@ _STRING_OPS = frozenset({"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICO
                          "BINSTRING", "STRING"})
 _REFUSED_OPS = frozenset({"INST", "OBJ", "EXT1", "EXT2", "EXT4"})
 _CONTAINER_OPS = frozenset({"APPEND", "APPENDS", "SETITEM", "SETITEMS", "ADDITEMS"})
+_TUPLE_SIZES: dict[str, int | None] = {"EMPTY_TUPLE": 0, "TUPLE1": 1, "TUPLE2": 2, "TUPLE3": 3, "TUPLE": None}
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,14 @@ class _Global:
 @dataclass(frozen=True)
 class _Str:
     value: str
+
+
+@dataclass(frozen=True)
+class _Tuple:
+    items: tuple[Any, ...]
+
+
+_GETATTR = frozenset({"__builtin__.getattr", "builtins.getattr"})
 
 
 @dataclass(frozen=True)
@@ -56,6 +65,9 @@ class AllowList:
     classes: Collection[str] = ()
     callables: Collection[str] = ()
     references: Collection[str] = ()
+    # ``module.Class.attribute`` the pickle may fetch with getattr (a method a model keeps as an
+    # attribute, e.g. YOLOv5's Segment head keeps Detect.forward)
+    attributes: Collection[str] = ()
 
     @staticmethod
     def _match(module: str, name: str, allowed: Iterable[str]) -> bool:
@@ -71,6 +83,8 @@ class AllowList:
         return self._match(*full.rsplit(".", 1), self.callables) if "." in full else False
 
     def known(self, module: str, name: str) -> bool:
+        if self.attributes and f"{module}.{name}" in _GETATTR:
+            return True
         return any(self._match(module, name, group) for group in (self.classes, self.callables, self.references))
 
 
@@ -141,11 +155,25 @@ def check_pickle_globals(path: Path, allowed: AllowList, what: str) -> list[str]
             elif name == "DUP":
                 stack.append(stack[-1] if stack else None)
             elif name == "REDUCE":
-                pop()
+                args = pop()
                 fn = pop()
-                if not (isinstance(fn, _Global) and allowed.is_callable(fn.name)):
+                if isinstance(fn, _Global) and fn.name in _GETATTR:
+                    fetched = _attribute(args)
+                    if fetched not in allowed.attributes:
+                        raise refuse(f"it fetches the attribute {fetched or 'of a computed object'}")
+                elif not (isinstance(fn, _Global) and allowed.is_callable(fn.name)):
                     raise refuse(f"it calls {_describe(fn)}")
                 stack.append(_Made(None))
+            elif name in _TUPLE_SIZES:
+                size = _TUPLE_SIZES[name]
+                if size is None:
+                    items = []
+                    while stack and stack[-1] is not _MARK:
+                        items.insert(0, stack.pop())
+                    pop_to_mark()
+                else:
+                    items = [pop() for _ in range(size)][::-1]
+                stack.append(_Tuple(tuple(items)))
             elif name in ("NEWOBJ", "NEWOBJ_EX"):
                 pop()
                 if name == "NEWOBJ_EX":
@@ -183,6 +211,15 @@ def _generic(op: pickletools.OpcodeInfo, stack: list[Any], pop: Any, pop_to_mark
         pop()
     if op.name not in _CONTAINER_OPS:
         stack.extend(_Made(None) for _ in op.stack_after)
+
+
+def _attribute(args: Any) -> str | None:
+    """``module.Class.attribute`` for the arguments of a getattr call on a global, else None."""
+    if isinstance(args, _Tuple) and len(args.items) == 2:
+        target, attribute = args.items
+        if isinstance(target, _Global) and isinstance(attribute, _Str):
+            return f"{target.name}.{attribute.value}"
+    return None
 
 
 def _describe(item: Any) -> str:

@@ -31,6 +31,8 @@ ALLOWED = AllowList(
                "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar", "numpy.dtype",
                "numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct", "numpy.ndarray",
                "pathlib.PosixPath", "_codecs.encode"),
+    # the Segment head keeps Detect.forward as its ``detect`` attribute
+    attributes=("yolov5.models.yolo.Detect.forward", "models.yolo.Detect.forward"),
     references=("torch.FloatStorage", "torch.HalfStorage", "torch.DoubleStorage", "torch.BFloat16Storage",
                 "torch.LongStorage", "torch.IntStorage", "torch.ShortStorage", "torch.CharStorage",
                 "torch.ByteStorage", "torch.BoolStorage", "torch.float16", "torch.float32", "torch.bfloat16"),

@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from conftest import kill_after_stage, read_monitor
+from ymir_base.checkpoints import check_pickle_globals
 from ymir_base.engine.task import run_task
 from ymir_base.errors import ErrorCode, ModelError
 from ymir_yolov5lib import trust
@@ -64,6 +65,8 @@ def evil_checkpoint(kind: str, path: Path, marker: Path) -> Path:
         torch.save({"model": _Call(os.system, f"touch {marker}")}, path, pickle_protocol=4)
     elif kind == "allowed-class-called":  # a YOLOv5 class, but called with a crafted architecture
         torch.save({"model": _Call(DetectionModel, _evil_architecture(marker))}, path)
+    elif kind == "getattr":  # getattr is allowed only for Detect.forward (the Segment head keeps it)
+        torch.save({"model": _Call(getattr, DetectionModel, "__init__")}, path)
     elif kind == "class-state":  # BUILD on a class: would replace Conv.forward for every model
         buffer = io.BytesIO()
         buffer.write(b"\x80\x02cyolov5.models.common\nConv\n}X\x07\x00\x00\x00forwardNsb.")
@@ -73,10 +76,11 @@ def evil_checkpoint(kind: str, path: Path, marker: Path) -> Path:
     return path
 
 
-KINDS = ["os.system", "builtins.exec", "protocol-4", "allowed-class-called", "class-state"]
+KINDS = ["os.system", "builtins.exec", "protocol-4", "allowed-class-called", "getattr", "class-state"]
 REASONS = {"os.system": "names the global posix.system", "builtins.exec": "names the global __builtin__.exec",
            "protocol-4": "names the global posix.system",
            "allowed-class-called": "calls yolov5.models.yolo.DetectionModel",
+           "getattr": "fetches the attribute yolov5.models.yolo.DetectionModel.__init__",
            "class-state": "sets the state of yolov5.models.common.Conv"}
 
 
@@ -95,7 +99,7 @@ def test_a_malicious_checkpoint_is_refused_before_it_runs(tmp_path, kind):
     with pytest.raises(ModelError, match=rf"best\.pt is not a YOLOv5 model: it {REASONS[kind]}.*refusing"):
         trust.check_checkpoint(path)
     assert not marker.exists()
-    if kind != "class-state":  # the control: a full load runs the payload
+    if kind not in ("class-state", "getattr"):  # the control: a full load runs the payload
         _full_load_in_subprocess(path)
         assert marker.exists(), f"the {kind} payload is not live: the test proves nothing"
 
@@ -137,6 +141,17 @@ def test_training_from_a_model_whose_architecture_would_run_code(sample, yolov5n
     with pytest.raises(Exception):  # noqa: B017  (the layer is no real module; the write happened first)
         DetectionModel(_evil_architecture(marker))
     assert marker.exists()
+
+
+def test_a_yolov5_seg_checkpoint_passes(tmp_path):
+    """Its Segment head keeps Detect.forward, pickled as getattr(Detect, "forward")."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "yolov5seg"))
+    try:
+        from seglayer import seg_checkpoint
+    finally:
+        sys.path.pop(0)
+    assert "__builtin__.getattr" in check_pickle_globals(seg_checkpoint(tmp_path / "best"), trust.ALLOWED,
+                                                                "a YOLOv5 model")
 
 
 def test_legacy_and_foreign_files_are_refused(tmp_path, yolov5n_checkpoint):
