@@ -86,6 +86,13 @@ class NanError(ExecutorError):
     code = ErrorCode.NAN
 
 
+class OutputError(ExecutorError):
+    """/out cannot take the results (not writable, full). YMIR has no code of its own for this:
+    the container error, with a message that says what to fix."""
+
+    code = ErrorCode.CONTAINER
+
+
 def classify_exception(exc: BaseException) -> tuple[ErrorCode, str]:
     """Map any exception to a YMIR code and a one-line message.
 

@@ -82,8 +82,23 @@ class Monitor:
             fields.append(" ".join(message.split()))
         lines = ["\t".join(fields)]
         lines += [d.rstrip("\n") for d in (details or [])][-MAX_DETAIL_LINES:]
+        text = "\n".join(lines) + "\n"
         try:
-            write_text_atomic(self.path, "\n".join(lines) + "\n")
+            write_text_atomic(self.path, text)
         except OSError as exc:  # a monitor failure must not kill the task
-            LOG.warning("cannot write %s: %s", self.path, exc)
+            if not self._write_in_place(text):
+                LOG.warning("cannot write %s: %s", self.path, exc)
         self._last_write = ts
+
+    def _write_in_place(self, text: str) -> bool:
+        """Overwrite an existing monitor.txt in place: YMIR creates the file before the task
+        starts, so it may be writable in an /out folder that is not (no atomic rename there)."""
+        if not self.path.is_file():
+            return False
+        try:
+            with open(self.path, "r+", encoding="utf-8") as fh:
+                fh.write(text)
+                fh.truncate()
+            return True
+        except OSError:
+            return False

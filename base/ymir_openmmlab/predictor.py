@@ -24,6 +24,7 @@ from ymir_base.engine.device import select_device
 from ymir_base.errors import ConfigError, ModelError
 from ymir_base.prediction import AUGMENTED_PREDICT, BOXES, DENSE_CLASS_PROBS, FEATURES, Prediction
 from ymir_base.protocol.context import TaskContext
+from ymir_openmmlab import checkpoint as mmckpt
 from ymir_openmmlab import config as mmcfg
 from ymir_openmmlab.heads import adapter_for
 
@@ -38,7 +39,6 @@ class OpenMMLabPredictor(Predictor):
                  iou_threshold: float | None = None):
         from mmengine.dataset import Compose
         from mmengine.registry import init_default_scope
-        from mmengine.runner import load_checkpoint
 
         self.scope = str(cfg.get("default_scope") or "mmdet")
         init_default_scope(self.scope)
@@ -51,9 +51,10 @@ class OpenMMLabPredictor(Predictor):
             if not isinstance(nms, dict):
                 raise ConfigError("config key 'iou_threshold': the model's config has no test_cfg.nms to set it in")
             nms["iou_threshold"] = iou_threshold
+        ckpt = mmckpt.load(checkpoint)  # weights_only: before anything else reads the file
         try:
             self.model = registry.build(cfg.model)
-            ckpt = load_checkpoint(self.model, str(checkpoint), map_location="cpu", strict=True)
+            mmckpt.apply(self.model, ckpt)
         except Exception as exc:
             raise ModelError(f"cannot load the {self.scope} model {checkpoint} with its config: "
                              f"{type(exc).__name__}: {exc}") from exc
@@ -141,12 +142,7 @@ def model_config(weights: Path, config_files: list[Path]) -> Config:
     candidates = ([beside] if beside.is_file() else []) + list(config_files)
     if candidates:
         return mmcfg.load_config(candidates[0])
-    from mmengine.runner.checkpoint import _load_checkpoint
-
-    try:
-        meta = _load_checkpoint(str(weights), map_location="cpu").get("meta") or {}
-    except Exception as exc:
-        raise ModelError(f"cannot read {weights}: {type(exc).__name__}: {exc}") from exc
+    meta = mmckpt.load(weights).get("meta") or {}
     if not meta.get("cfg"):
         raise ModelError(f"no config.py in the model package and none stored in {weights}")
     return Config.fromstring(meta["cfg"], file_format=".py")

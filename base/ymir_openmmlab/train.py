@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from mmengine.config import Config
 
 from ymir_base.data.types import Dataset
+from ymir_base.engine import shm
 from ymir_base.engine.ddp import launch_torchrun
 from ymir_base.engine.training import FINISHED_MARKER, TaskMarker
 from ymir_base.errors import ConfigError
@@ -25,6 +26,7 @@ from ymir_base.monitor import Monitor
 from ymir_base.protocol.context import TaskContext
 from ymir_base.ranks import is_distributed_child
 from ymir_base.results.training import TrainingResult
+from ymir_openmmlab import checkpoint as mmckpt
 from ymir_openmmlab import config as mmcfg
 from ymir_openmmlab.hooks import YmirReportHook
 
@@ -36,6 +38,10 @@ LOG = logging.getLogger(__name__)
 
 def run_dir(ctx: TaskContext) -> Path:
     return ctx.work_dir / "mmengine"
+
+
+# the image side assumed for /dev/shm when the task keeps the config's own input size
+DEFAULT_SIDE = 1024
 
 
 def train(backend: OpenMMLabBackend, ctx: TaskContext, dataset: Dataset, monitor: Monitor,
@@ -128,8 +134,11 @@ def build_train_config(backend: OpenMMLabBackend, ctx: TaskContext, train_json: 
         LOG.info("removed %d download-only pretrained initialiser(s) from the model config", removed)
     backend.configure_data(cfg, train_json, val_json, names, str(cfg_in.get("metric") or "bbox"))
 
-    workers = int(cfg_in.get("workers_per_gpu", 4))
     cfg.train_dataloader.batch_size = int(cfg_in.get("samples_per_gpu", cfg.train_dataloader.batch_size))
+    # the train, val and test loaders keep their workers alive: each worker's share of /dev/shm is
+    # PREFETCH batches of each (the evaluation batch no larger than the training one)
+    workers = shm.loader_workers(int(cfg_in.get("workers_per_gpu", 4)), 3 * shm.PREFETCH * shm.batch_bytes(
+        cfg.train_dataloader.batch_size, int(cfg_in.get("img_size") or 0) or DEFAULT_SIDE), processes=ctx.gpu_count)
     for d in mmcfg.walk(cfg.optim_wrapper):  # YOLO optimizer constructors scale weight decay by it
         if "batch_size_per_gpu" in d:
             d["batch_size_per_gpu"] = cfg.train_dataloader.batch_size
@@ -192,9 +201,12 @@ def build_train_config(backend: OpenMMLabBackend, ctx: TaskContext, train_json: 
             path = ctx.host(args.resume)
             if not path.is_file():
                 raise ConfigError(f"config key 'args_options': --resume {args.resume}: no such checkpoint")
+            mmckpt.load(path)  # MMEngine would fall back to a full unpickling of a file weights_only refuses
             cfg.load_from = str(path)
     else:
         weights = backend.starting_weights(ctx, backend.model_key(ctx), ".pth")
+        if weights:
+            mmckpt.load(weights)  # as above: refused here, never unpickled in full by the Runner
         cfg.load_from = str(weights) if weights else None
     return cfg
 

@@ -27,7 +27,7 @@ from ymir_base.engine.device import select_device
 from ymir_base.errors import ModelError
 from ymir_base.prediction import AUGMENTED_PREDICT, BOXES, DENSE_CLASS_PROBS, FEATURES, Prediction
 from ymir_base.protocol.context import TaskContext
-from ymir_yolov5lib import runtime
+from ymir_yolov5lib import runtime, trust
 
 LOG = logging.getLogger(__name__)
 MAX_DET = 300
@@ -44,8 +44,11 @@ class Yolov5Predictor(Predictor):
         from yolov5.models.experimental import attempt_load
         from yolov5.models.yolo import Segment
 
+        trust.check_checkpoint(weights)  # before anything unpickles it
         try:
             self.model = attempt_load(str(weights), device=device, fuse=True)
+        except KeyError as exc:  # e.g. an OpenMMLab checkpoint: tensors, but no pickled model
+            raise ModelError(f"{weights} holds no YOLOv5 model (its checkpoint has no {exc} entry)") from exc
         except Exception as exc:
             raise ModelError(f"cannot load YOLOv5 weights {weights}: {type(exc).__name__}: {exc}") from exc
         if isinstance(self.model.model[-1], Segment) != self.segmentation:

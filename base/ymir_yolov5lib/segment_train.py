@@ -38,7 +38,7 @@ from ymir_base.monitor import Monitor
 from ymir_base.protocol.context import TaskContext
 from ymir_base.results.metrics import DetectionEvaluation, InstanceEvaluation
 from ymir_base.results.training import TrainingResult
-from ymir_yolov5lib import models
+from ymir_yolov5lib import models, trust
 from ymir_yolov5lib.segment_data import write_seg_dataset
 from ymir_yolov5lib.train import _Reporter, build_opt, drive, resumable_checkpoint, run_dir
 
@@ -63,7 +63,7 @@ def _train_here(backend: Backend, ctx: TaskContext, dataset: Dataset, data_yaml:
         LOG.info("training of this task already finished in an earlier run; keeping its stages")
         return
     start_epoch = 0
-    if resume:
+    if resume:  # checked by resumable_checkpoint
         start_epoch = int(torch.load(resume, map_location="cpu", weights_only=False)["epoch"]) + 1
     else:
         models.check_model_name(str(ctx.config["model"]), models.SEG)
@@ -88,6 +88,7 @@ def check_segment_weights(path: Path) -> None:
     train a model without masks)."""
     from yolov5.models.yolo import Segment
 
+    trust.check_checkpoint(path)  # before anything unpickles it
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
         model = ckpt.get("ema") or ckpt["model"]

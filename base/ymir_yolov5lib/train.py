@@ -24,6 +24,7 @@ import yaml
 
 from ymir_base.data.convert.yolo import write_yolo_dataset
 from ymir_base.data.types import Dataset
+from ymir_base.engine import shm
 from ymir_base.engine.backend import Backend
 from ymir_base.engine.ddp import launch_torchrun
 from ymir_base.engine.training import TaskMarker, check_finite_loss
@@ -33,7 +34,7 @@ from ymir_base.protocol.context import TaskContext
 from ymir_base.ranks import is_distributed_child, is_rank_zero
 from ymir_base.results.metrics import AP50, AP50_95, DetectionEvaluation, evaluate_config
 from ymir_base.results.training import TrainingResult
-from ymir_yolov5lib import models, runtime
+from ymir_yolov5lib import models, runtime, trust
 
 LOG = logging.getLogger(__name__)
 STAGE_BEST = "best"
@@ -99,6 +100,7 @@ def resumable_checkpoint(ctx: TaskContext, folder: Path) -> str | None:
     if not (last.is_file() and TaskMarker(folder).matches(ctx.task_id)):
         return None
     try:
+        trust.check_checkpoint(last)
         epoch = torch.load(last, map_location="cpu", weights_only=False).get("epoch", -1)
     except Exception as exc:  # a checkpoint cut short by the kill: start again
         LOG.warning("cannot resume from %s (%s); training from the start", last, exc)
@@ -122,7 +124,7 @@ def build_opt(backend: Backend, ctx: TaskContext, data_yaml: Path, resume: str |
         device = ",".join(str(i) for i in ctx.gpu_ids) if ctx.gpu_ids else "cpu"
         argv = ["--data", str(data_yaml), "--weights", weights, "--cfg", arch,
                 "--epochs", str(cfg["epochs"]), "--batch-size", str(total_batch),
-                "--imgsz", str(cfg["img_size"]), "--workers", str(cfg["num_workers_per_gpu"]),
+                "--imgsz", str(cfg["img_size"]), "--workers", str(_workers(cfg, ctx.gpu_count)),
                 "--device", device, "--project", str(folder.parent), "--name", folder.name,
                 "--exist-ok", "--noplots", "--save-period", "-1"]
         if cfg["sync_bn"] and ctx.gpu_count > 1:
@@ -137,6 +139,15 @@ def build_opt(backend: Backend, ctx: TaskContext, data_yaml: Path, resume: str |
     return opt
 
 
+def _workers(cfg: dict[str, Any], gpus: int) -> int:
+    """``num_workers_per_gpu``, or fewer when /dev/shm is too small for them. yolov5 keeps its
+    training workers alive through validation, which runs twice as many workers on batches twice
+    as large: each worker's share is PREFETCH batches of the training size and four times as many
+    bytes for validation."""
+    batch = shm.batch_bytes(int(cfg["batch_size_per_gpu"]), int(cfg["img_size"]))
+    return shm.loader_workers(int(cfg["num_workers_per_gpu"]), shm.PREFETCH * batch * (1 + 4), processes=gpus)
+
+
 @contextmanager
 def _argv(argv: list[str]):
     saved = sys.argv
@@ -148,22 +159,34 @@ def _argv(argv: list[str]):
 
 
 def _initial_weights(backend: Backend, ctx: TaskContext) -> tuple[str, str]:
-    """(weights, architecture yaml): user model > baked COCO weights > random init."""
+    """(weights, architecture yaml): user model > baked COCO weights > random init. The trainer
+    builds the model from the weights' own architecture description: both are checked first
+    (trust.py)."""
     cfg = ctx.config
     name = str(cfg["model"])
     weights = backend.starting_weights(ctx, name, ".pt")
-    arch = "" if weights and not cfg.get("activate") else str(_architecture(ctx, name, weights))
+    spec = checked_architecture(weights) if weights else None
+    arch = "" if weights and not cfg.get("activate") else str(_architecture(ctx, name, spec))
     return (str(weights) if weights else ""), arch
 
 
-def _architecture(ctx: TaskContext, name: str, weights: Path | None) -> Path:
-    """The model yaml, with ``activation`` replaced when the user asked for one."""
-    if weights is not None:
-        try:
-            spec = dict(torch.load(weights, map_location="cpu", weights_only=False)["model"].yaml)
-        except Exception as exc:
-            raise ModelError(f"cannot read the model architecture from {weights}: {exc}") from exc
-    else:
+def checked_architecture(weights: Path) -> dict[str, Any]:
+    """The architecture description (``model.yaml``) of a YOLOv5 checkpoint, the file checked
+    before it is unpickled and the description before yolov5 evaluates its strings."""
+    trust.check_checkpoint(weights)
+    try:
+        ckpt = torch.load(weights, map_location="cpu", weights_only=False)
+        spec = dict((ckpt.get("ema") or ckpt["model"]).yaml)
+    except Exception as exc:
+        raise ModelError(f"cannot read the model architecture from {weights}: {type(exc).__name__}: {exc}") from exc
+    trust.check_architecture(spec, weights)
+    return spec
+
+
+def _architecture(ctx: TaskContext, name: str, spec: dict[str, Any] | None) -> Path:
+    """The model yaml (the starting weights' ``spec``, else the named model's), with
+    ``activation`` replaced when the user asked for one."""
+    if spec is None:
         spec = yaml.safe_load(models.model_yaml(name).read_text())
     activate = str(ctx.config.get("activate") or "").strip()
     if not activate:

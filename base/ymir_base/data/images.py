@@ -20,6 +20,14 @@ from ymir_base.errors import ImageFormatError
 # from the platform, so align Pillow with OpenCV's own default limit of 2**30 pixels.
 Image.MAX_IMAGE_PIXELS = 2**30 // 2
 
+# A small file that declares a huge image is a decompression bomb: decoding a 3 KB PNG that
+# declares 30000 x 30000 pixels takes OpenCV 40 s and 8 GB before it finds the data missing. No
+# complete image above BOMB_MIN_PIXELS packs more than this many decoded bytes into one byte of file
+# (deflate, PNG's compression, tops out near 1032:1; JPEG far lower), so one that claims to is
+# refused from its header alone. (A complete bomb within the pixel limit still decodes.)
+BOMB_MIN_PIXELS = 2**24
+MAX_DECODED_PER_FILE_BYTE = 1100
+
 # ImportError: plugins other libraries register (ultralytics' HEIF opener needs pi_heif) fail
 # on import when PIL tries them on a file no built-in plugin recognises.
 _PIL_ERRORS = (OSError, ValueError, SyntaxError, ImportError, Image.DecompressionBombError)
@@ -39,6 +47,7 @@ def read_image(path: Path) -> np.ndarray:
         raise ImageFormatError(f"cannot read image {path}: {exc.strerror or exc}") from exc
     if data.size == 0:
         raise ImageFormatError(f"image {path} is an empty file")
+    _check_not_a_bomb(path, data.size)
     # Truncated files: OpenCV 4.12 (pinned) and Pillow both refuse them; tests/data pin that.
     try:
         decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
@@ -59,6 +68,20 @@ def image_size(path: Path) -> tuple[int, int]:
     if width <= 0 or height <= 0:
         raise ImageFormatError(f"image {path} has an invalid size {width}x{height}")
     return width, height
+
+
+def _check_not_a_bomb(path: Path, file_bytes: int) -> None:
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+    except Image.DecompressionBombError as exc:  # above Pillow's own limit
+        raise ImageFormatError(f"cannot decode image {path}: {exc}") from exc
+    except _PIL_ERRORS:  # a format only OpenCV reads, or garbage: the decoders decide
+        return
+    pixels = width * height
+    if pixels > BOMB_MIN_PIXELS and pixels * 3 > MAX_DECODED_PER_FILE_BYTE * file_bytes:
+        raise ImageFormatError(f"image {path} declares {width}x{height} pixels in a file of {file_bytes} bytes, "
+                               "more than any complete image packs: a decompression bomb or a truncated file")
 
 
 def _pil_decode(path: Path) -> np.ndarray:

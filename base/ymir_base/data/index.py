@@ -73,8 +73,9 @@ def _check_path(path: str, index_file: str | Path, line_no: int) -> str:
     """``path`` itself, after checking that it names a file under /in (see the module doc)."""
     where = f"index {index_file} line {line_no}"
     if "\0" in path:
-        raise DatasetError(f"{where}: the path {brief(path)} holds a NUL byte")
+        raise DatasetError(f"{where}: the path {brief(path)} points outside {IN_ROOT}: it holds a NUL byte")
     if not posixpath.normpath(path).startswith(f"{IN_ROOT}/"):
-        raise DatasetError(f"{where}: {brief(path)} is not a path under {IN_ROOT} (index files list "
-                           f"absolute container paths such as {IN_ROOT}/assets/...)")
+        why = "its '..' leads out of it" if ".." in path.split("/") else f"it is not an absolute path below {IN_ROOT}"
+        raise DatasetError(f"{where}: {brief(path)} is not a path under {IN_ROOT}, it points outside {IN_ROOT} "
+                           f"({why}; index files list absolute container paths such as {IN_ROOT}/assets/...)")
     return path

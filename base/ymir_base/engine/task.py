@@ -15,9 +15,9 @@ from typing import Any
 
 from ymir_base import ranks
 from ymir_base.data.reader import load_dataset
-from ymir_base.engine import predict
+from ymir_base.engine import outspace, predict
 from ymir_base.engine.registry import backend_class, image_spec
-from ymir_base.errors import ConfigError, DatasetError, classify_exception
+from ymir_base.errors import ConfigError, DatasetError, ErrorCode, classify_exception
 from ymir_base.monitor import Monitor
 from ymir_base.protocol.context import TaskContext, build_context
 from ymir_base.protocol.env import load_env
@@ -54,7 +54,12 @@ def run_task(image: str, in_dir: Path, out_dir: Path, overrides: dict[str, Any] 
     mapper = PathMapper(Path(in_dir), Path(out_dir))
     monitor = _early_monitor(mapper)
     ctx: TaskContext | None = None
+    reserve: outspace.SpaceReserve | None = None
     try:
+        outspace.check_writable(mapper.out_dir)
+        if is_rank_zero() and not is_distributed_child():
+            reserve = outspace.SpaceReserve(mapper.out_dir)
+            reserve.take()
         spec = image_spec(image, img_man_dir)
         ctx = build_context(spec, mapper, overrides=overrides)
         monitor = Monitor(ctx.host(ctx.env.output.monitor_file), ctx.task_id)
@@ -75,10 +80,18 @@ def run_task(image: str, in_dir: Path, out_dir: Path, overrides: dict[str, Any] 
         return 0
     except BaseException as exc:  # every failure, even a library's sys.exit, must reach monitor.txt
         code, message = classify_exception(exc)
+        full = outspace.full_message(exc, mapper.out_dir, message, coded=code != ErrorCode.CONTAINER)
+        if full:
+            code, message = ErrorCode.CONTAINER, full
+        if reserve is not None:  # room for the error report on a full /out
+            reserve.release()
         details = traceback.format_exception(exc)
         LOG.error("task failed with code %d: %s\n%s", code, message, "".join(details))
         monitor.error(code, message, "".join(details).splitlines())
         return 1
+    finally:
+        if reserve is not None:
+            reserve.release()
 
 
 def _train(ctx: TaskContext, backend: Any, kind: ObjectKind, monitor: Monitor) -> None:

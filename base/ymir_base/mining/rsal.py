@@ -46,6 +46,7 @@ from ymir_base.mining._semantic import bvsb, probability_maps
 from ymir_base.mining.base import AugmentPredictor, MiningAlgorithm, Scored, register
 from ymir_base.mining.superpixels import check_algorithm, resize_area, superpixels
 from ymir_base.prediction import SEMANTIC_PROBS, Prediction
+from ymir_base.protocol.paths import file_name
 from ymir_base.results.atomic import write_bytes_atomic
 
 LOG = logging.getLogger(__name__)
@@ -134,7 +135,7 @@ class RsalMining(MiningAlgorithm):
         folder = Path(out_dir) / MASK_DIR
         written: set[str] = set()
         for asset, _, mask in kept:
-            name = Path(str(asset).rsplit("/", 1)[-1]).stem + ".png"
+            name = Path(file_name(str(asset).rsplit("/", 1)[-1], f"candidate {asset}: its name")).stem + ".png"
             if name in written:
                 LOG.warning("RSAL: %s has the same mask name %s as a better-ranked candidate; not written",
                             asset, name)

@@ -10,6 +10,7 @@ import yaml
 
 from ymir_base.errors import ConfigError, brief
 from ymir_base.protocol.coerce import to_bool
+from ymir_base.protocol.paths import IN_ROOT, OUT_ROOT, outside
 
 
 @dataclass
@@ -76,11 +77,26 @@ def _section(cls: type, raw: Any, where: str, source: str) -> Any:
     return cls(**{k: _text(v, source, f"{where}.{k}") for k, v in raw.items() if k in known})
 
 
+def _check_roots(env: EnvConfig, source: str) -> None:
+    """Every input path lies in /in and every output path in /out: nothing the task writes can
+    land outside /out, however env.yaml names the result files."""
+    for section, root in (("input", IN_ROOT), ("output", OUT_ROOT)):
+        for f in fields(getattr(env, section)):
+            value = getattr(getattr(env, section), f.name)
+            if not value or value == str(root):
+                continue
+            reason = outside(value, root)
+            if reason:
+                raise ConfigError(f"{source}: key '{section}.{f.name}': {brief(value)} points outside {root} "
+                                  f"({reason})")
+
+
 def parse_env(raw: Any, source: str = "env.yaml") -> EnvConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level, got {type(raw).__name__}")
     env = EnvConfig(input=_section(EnvInput, raw.get("input"), "input", source),
                     output=_section(EnvOutput, raw.get("output"), "output", source))
+    _check_roots(env, source)
     for key in ("task_id", "protocol_version", "manifest_file"):
         if raw.get(key) not in (None, ""):
             setattr(env, key, _text(raw[key], source, key))

@@ -34,3 +34,31 @@ class PathMapper:
             if p == t or t in p.parents:
                 return str(root.joinpath(*p.relative_to(t).parts))
         return str(path)
+
+
+def outside(path: str, root: PurePosixPath) -> str | None:
+    """Why the container path ``path`` is not a file or folder below ``root``, or None when it is.
+    Checked on the text alone (no ``..``, no NUL, absolute, strictly below ``root``), so a host
+    folder mapped onto /in may still hold symbolic links."""
+    if "\0" in path:
+        return "it contains a NUL byte"
+    p = PurePosixPath(path)
+    if not p.is_absolute():
+        return f"it is not an absolute path below {root}"
+    if ".." in p.parts:
+        return "it contains '..'"
+    if root not in p.parents:
+        return f"it is not below {root}"
+    return None
+
+
+def file_name(name: str, what: str) -> str:
+    """``name`` when it can be a file name inside an output folder: one path component, not
+    ``.`` or ``..``, no NUL; DatasetError naming ``what`` otherwise. For names taken from inputs
+    (asset names) that become output file names."""
+    from ymir_base.errors import DatasetError
+
+    if not name or name in (".", "..") or "/" in name or "\0" in name:
+        raise DatasetError(f"{what} {name!r} cannot be an output file name (it must be one path component, "
+                         "not '.' or '..', without NUL)")
+    return name

@@ -22,7 +22,11 @@ def link_or_copy_atomic(source: Path, target: Path, *, symlink: bool = False) ->
         except OSError:
             continue
     else:
-        shutil.copyfile(source, tmp)
+        try:
+            shutil.copyfile(source, tmp)
+        except BaseException:  # a full disk: no half copy left behind
+            tmp.unlink(missing_ok=True)
+            raise
     os.replace(tmp, target)
 
 

@@ -31,6 +31,7 @@ from ymir_base.engine.device import select_device
 from ymir_base.errors import ModelError
 from ymir_base.prediction import FEATURES, SEMANTIC_PROBS, Prediction
 from ymir_base.protocol.context import TaskContext
+from ymir_openmmlab import checkpoint as mmckpt
 from ymir_openmmlab import config as mmcfg
 from ymir_openmmlab.predictor import model_config
 
@@ -46,15 +47,15 @@ class SemanticPredictor(Predictor):
                  class_names: list[str] | None = None, fp16: bool = False):
         from mmengine.dataset import Compose
         from mmengine.registry import init_default_scope
-        from mmengine.runner import load_checkpoint
         from mmseg.registry import MODELS
 
         init_default_scope("mmseg")
         mmcfg.strip_pretrained(cfg.model)
         cfg.model.train_cfg = None
+        ckpt = mmckpt.load(checkpoint)  # weights_only: before anything else reads the file
         try:
             self.model = MODELS.build(cfg.model)
-            ckpt = load_checkpoint(self.model, str(checkpoint), map_location="cpu", strict=True, logger="silent")
+            mmckpt.apply(self.model, ckpt, logger="silent")
         except Exception as exc:
             raise ModelError(f"cannot load the mmseg model {checkpoint} with its config: "
                              f"{type(exc).__name__}: {exc}") from exc

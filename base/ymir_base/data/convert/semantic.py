@@ -31,6 +31,7 @@ import numpy as np
 
 from ymir_base.data.types import ImageRecord, ObjectAnnotation
 from ymir_base.errors import ConfigError, DatasetError
+from ymir_base.protocol.paths import file_name
 from ymir_base.results.atomic import write_text_atomic
 
 BLANK_CLASS = "ymir_blank_area"  # the training-only class of unlabelled pixels
@@ -101,7 +102,8 @@ def write_split(records: Sequence[ImageRecord], class_names: Sequence[str], out_
     blank = blank_value(class_names, ignore_blank)
     items: list[dict[str, Any]] = []
     for number, record in enumerate(records):
-        png = folder / f"{number:06d}-{Path(record.name).stem}.png"
+        name = file_name(record.name, f"image {record.asset} (index line {record.line}): its name")
+        png = folder / f"{number:06d}-{Path(name).stem}.png"
         if not cv2.imwrite(str(png), label_map(record, blank)):
             raise OSError(f"cannot write the label map {png}")
         items.append({"img_path": str(Path(record.path).absolute()), "seg_map_path": str(png)})

@@ -16,6 +16,7 @@ import yaml
 
 from ymir_base.data.types import Dataset, ImageRecord
 from ymir_base.errors import DatasetError
+from ymir_base.protocol.paths import file_name
 from ymir_base.results.atomic import link_or_copy_atomic
 
 
@@ -41,6 +42,7 @@ def write_yolo_dataset(dataset: Dataset, out_dir: Path,
         labels_dir.with_suffix(".cache").unlink(missing_ok=True)
         sources: dict[str, Path] = {}
         for record in records:
+            file_name(record.name, f"image {record.asset} (index line {record.line}): its name")
             if record.name in sources:
                 if sources[record.name] == record.path:
                     continue
