@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
+
 import pytest
 import yaml
 from _fuzz import junk, parsed_or_typed, write, yaml_ish
@@ -22,6 +24,9 @@ BOOLS = [(True, True), (False, False), ("true", True), ("False", False), ("TRUE"
 
 # what survives a YAML round trip unchanged (YAML folds line breaks such as NEL, U+0085, in scalars)
 TEXT = st.characters(codec="utf-8", blacklist_categories=["Cc", "Cs", "Zl", "Zp"])
+
+
+ROOTS = {"input": "in", "output": "out"}
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +59,10 @@ def env_doc(draw: st.DrawFn) -> tuple[dict, dict | None]:
         values = {}
         for key in draw(st.lists(st.sampled_from(keys), max_size=4, unique=True)):
             kind = draw(st.integers(0, 9))
-            if kind < 6:
-                values[key] = expected[f"{section}.{key}"] = "/" + draw(st.text(TEXT, max_size=20))
+            if kind < 6:  # a path under the section's root (/in, /out), which env.yaml must keep to
+                value = f"/{ROOTS[section]}/" + draw(st.text(TEXT, max_size=20))
+                values[key] = expected[f"{section}.{key}"] = value
+                known = known and ".." not in PurePosixPath(value).parts  # '..' may leave the root
             elif kind < 8:
                 values[key], expected[f"{section}.{key}"] = None, ""
             else:

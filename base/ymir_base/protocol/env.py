@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
@@ -83,7 +83,7 @@ def _check_roots(env: EnvConfig, source: str) -> None:
     for section, root in (("input", IN_ROOT), ("output", OUT_ROOT)):
         for f in fields(getattr(env, section)):
             value = getattr(getattr(env, section), f.name)
-            if not value or value == str(root):
+            if not value or PurePosixPath(value) == root:
                 continue
             reason = outside(value, root)
             if reason:
