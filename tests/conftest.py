@@ -4,9 +4,11 @@ briefly trained OpenMMLab model packages."""
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import os
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -110,3 +112,16 @@ def mmdet_model(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def mmyolo_model(tmp_path_factory) -> Path:
     return _train_openmmlab(tmp_path_factory.mktemp("mmyolo-model"), "mmyolo")
+
+
+@pytest.fixture(autouse=True)
+def _fuzz_watchdog(request):
+    """A fuzzed-parser test not finished after this long is stuck where a Python signal cannot
+    reach (a C loop): dump every thread's stack and end the process rather than hang CI."""
+    if "fuzz" not in Path(str(request.node.path)).parent.parts:
+        yield
+        return
+    faulthandler.dump_traceback_later(3600 if os.environ.get("YMIR_FUZZ_PROFILE") == "fuzz" else 300,
+                                      exit=True, file=sys.stderr)
+    yield
+    faulthandler.cancel_dump_traceback_later()

@@ -3,21 +3,44 @@
 The property: any input gives either a parsed result or an :class:`ExecutorError` of the expected
 YMIR code whose message names the file (and the line or key where the test knows it). Anything
 else (an uncaught exception of another type, a run past the time limit) fails the test.
+
+Importing this module loads the hypothesis profile: ``make test`` runs ``ci``, a bounded,
+derandomized number of examples per test (the same inputs on every run, so CI never flakes) and no
+example database; ``make fuzz`` sets ``YMIR_FUZZ_PROFILE=fuzz``: many more examples from random
+seeds, with a per-example deadline that flags slow inputs. ``YMIR_FUZZ_EXAMPLES`` overrides the
+number of examples of either profile. (Not a conftest.py: the other test folders import their
+helpers as ``conftest``, which a second conftest module would shadow.)
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import os
 import signal
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from ymir_base.errors import ErrorCode, ExecutorError
+
+PROFILE = os.environ.get("YMIR_FUZZ_PROFILE", "ci")
+_EXAMPLES = os.environ.get("YMIR_FUZZ_EXAMPLES")
+_SLOW_OK = [HealthCheck.too_slow, HealthCheck.data_too_large]
+
+settings.register_profile("ci", max_examples=50, derandomize=True, database=None, deadline=None,
+                          suppress_health_check=_SLOW_OK, print_blob=True)
+settings.register_profile("fuzz", max_examples=5000, derandomize=False, database=None,
+                          deadline=timedelta(seconds=2), suppress_health_check=_SLOW_OK, print_blob=True)
+settings.load_profile(PROFILE)
+if _EXAMPLES:
+    settings.register_profile(f"{PROFILE}-n", settings.get_profile(PROFILE), max_examples=int(_EXAMPLES))
+    settings.load_profile(f"{PROFILE}-n")
 
 # one call of a reader on one example; far above what any input here needs (milliseconds)
 TIME_LIMIT_S = 10.0
