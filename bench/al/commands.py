@@ -29,6 +29,8 @@ def add_run(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--scale", choices=("cpu", "gpu"), default="cpu")
     p.add_argument("--epochs", type=int, help="training epochs per round (default: the scale's)")
     p.add_argument("--img-size", type=int, help="input size of every task (default: the scale's)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="tasks at once: round 0 of every seed, then every (seed, miner) curve (e.g. on one GPU)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.set_defaults(func=run)
 
@@ -61,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     plan = Plan(dataset=args.dataset, image=args.image, miners=miners, out=args.out, initial=args.initial, k=args.k,
                 rounds=args.rounds, seeds=tuple(int(s) for s in args.seeds.split(",")), scale=args.scale,
                 epochs=args.epochs, img_size=args.img_size)
-    Loop(plan, echo=lambda line: print(line, flush=True)).run()
+    Loop(plan, echo=lambda line: print(line, flush=True), jobs=args.jobs).run()
     print(write_report(args.out))
     return 0
 

@@ -19,8 +19,10 @@ import json
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,8 +109,8 @@ class Point:
 
 
 class Loop:
-    def __init__(self, plan: Plan, echo: Callable[[str], None] = print):
-        self.plan, self.echo = plan, echo
+    def __init__(self, plan: Plan, echo: Callable[[str], None] = print, jobs: int = 1):
+        self.plan, self.echo, self.jobs = plan, echo, max(1, jobs)
         self.dataset = load_dataset(plan.dataset)
         needed = plan.initial + plan.k * plan.rounds
         if needed > len(self.dataset.pool):
@@ -119,31 +121,53 @@ class Loop:
                                                     epochs=plan.epochs, img_size=plan.img_size)
 
     def run(self) -> dict[str, Any]:
-        """Run (or finish) every seed and miner; write and return the results."""
+        """Run (or finish) every seed and miner; write and return the results. ``results.json`` is
+        rewritten as each (seed, miner) curve completes, so a run cut short still reports those."""
         started = time.perf_counter()
         curves: dict[str, dict[str, list[dict]]] = {m.label: {} for m in self.plan.miners}
-        for seed in self.plan.seeds:
-            base = self.folder / f"seed{seed}"
-            labelled = self.initial_set(seed)
-            first, first_model = self.train_and_evaluate(base / "round0", seed, labelled, 0, None)
-            for miner in self.plan.miners:
-                points = [first]
-                current, model = list(labelled), first_model
-                for r in range(1, self.plan.rounds + 1):
-                    folder = base / miner.label / f"round{r}"
-                    picked = self.mine(folder / "mine", model, current, miner)
-                    current = current + picked["picked"]
-                    point, model = self.train_and_evaluate(folder, seed, current, r, picked["seconds"])
-                    point.redundant = int(picked.get("redundant", 0))
-                    points.append(point)
-                    self.echo(f"[{self.plan.image} {self.dataset.name} seed {seed}] {miner.label} round {r}: "
-                              f"{len(current)} labelled, mAP@0.5 {point.map50:.3f} "
-                              f"({', '.join(f'{k} {v:.0f} s' for k, v in point.seconds.items())})")
+        lock = threading.Lock()
+
+        def chain(seed: int, miner: Miner, first: tuple[Point, Path]) -> None:
+            points = self.chain(seed, miner, first)
+            with lock:
                 curves[miner.label][str(seed)] = [asdict(p) for p in points]
+                self.write_results(curves, time.perf_counter() - started)
+
+        # round 0 of every seed, then every (seed, miner) chain; tasks are subprocesses, so threads
+        # are enough to run ``jobs`` of them at once (on a GPU that several small models share)
+        with ThreadPoolExecutor(self.jobs) as pool:
+            firsts = dict(zip(self.plan.seeds, pool.map(self.first_round, self.plan.seeds), strict=True))
+            done = [pool.submit(chain, seed, miner, firsts[seed])
+                    for seed in self.plan.seeds for miner in self.plan.miners]
+            for future in done:
+                future.result()
+        return self.write_results(curves, time.perf_counter() - started)
+
+    def first_round(self, seed: int) -> tuple[Point, Path]:
+        """The initial labelled set's model (round 0), shared by every miner of the seed."""
+        return self.train_and_evaluate(self.folder / f"seed{seed}" / "round0", seed, self.initial_set(seed), 0, None)
+
+    def chain(self, seed: int, miner: Miner, first: tuple[Point, Path]) -> list[Point]:
+        """The rounds of one miner from the seed's round-0 model: its learning curve."""
+        point, model = first
+        points, current = [point], self.initial_set(seed)
+        for r in range(1, self.plan.rounds + 1):
+            folder = self.folder / f"seed{seed}" / miner.label / f"round{r}"
+            picked = self.mine(folder / "mine", model, current, miner)
+            current = current + picked["picked"]
+            point, model = self.train_and_evaluate(folder, seed, current, r, picked["seconds"])
+            point.redundant = int(picked.get("redundant", 0))
+            points.append(point)
+            self.echo(f"[{self.plan.image} {self.dataset.name} seed {seed}] {miner.label} round {r}: "
+                      f"{len(current)} labelled, mAP@0.5 {point.map50:.3f} "
+                      f"({', '.join(f'{k} {v:.0f} s' for k, v in point.seconds.items())})")
+        return points
+
+    def write_results(self, curves: dict[str, dict[str, list[dict]]], seconds: float) -> dict[str, Any]:
         results = {"plan": _plain(asdict(self.plan)), "dataset": {
             "name": self.dataset.name, "description": self.dataset.description, "derived": self.dataset.derived,
             "pool": len(self.dataset.pool), "test": len(self.dataset.test), "classes": self.dataset.class_names},
-            "settings": asdict(self.settings), "curves": curves, "seconds": time.perf_counter() - started}
+            "settings": asdict(self.settings), "curves": {m: c for m, c in curves.items() if c}, "seconds": seconds}
         write_text_atomic(self.folder / RESULTS, json.dumps(results, indent=1))
         return results
 

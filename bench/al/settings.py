@@ -50,6 +50,10 @@ def _name(schema: dict[str, Any], meaning: str) -> str | None:
     return next((n for n in NAMES[meaning] if n in schema), None)
 
 
+def _has_weights(folder: Path) -> bool:
+    return folder.is_dir() and any(p.is_file() for p in folder.iterdir())
+
+
 def task_settings(image: str, scale: str, work_dir: Path, *, epochs: int | None = None,
                   img_size: int | None = None) -> TaskSettings:
     """What the loop sets for each task of ``image`` (detection) at ``scale``; files the settings
@@ -60,8 +64,10 @@ def task_settings(image: str, scale: str, work_dir: Path, *, epochs: int | None 
     kind = kind_named("detection")
     schema = ParamSchema.load(backend.params_file_for(kind)).tasks
     s = {**SCALES[scale], **({"epochs": epochs} if epochs else {}), **({"img_size": img_size} if img_size else {})}
-    # from random initialisation on CPU, the demo's optimiser settings (YOLOv5: AdamW, a gentler hyp)
-    demo = backend.demo_settings(Path(work_dir)).get("training", {}) if scale == "cpu" else {}
+    # from random initialisation (CPU scale, or no weights baked in where the loop runs), the demo's
+    # optimiser settings (YOLOv5: AdamW, a gentler hyp): the image's fine-tuning defaults assume weights
+    scratch = scale == "cpu" or not _has_weights(backend.weights_dir())
+    demo = backend.demo_settings(Path(work_dir)).get("training", {}) if scratch else {}
     training = {**{k: v for k, v in demo.items() if k == "args_options"}, **MODELS[scale].get(image, {})}
     sets: dict[str, dict[str, Any]] = {}
     for task in ("training", "mining", "infer"):
