@@ -4,6 +4,7 @@ the curve and report are written and a rerun resumes instead of redoing finished
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -139,6 +140,48 @@ def test_area_under_the_curve_and_gains_are_paired_per_seed():
 
 
 @pytest.mark.slow
+def _fake_execute(self: Loop, folder: Path) -> None:
+    """A stand-in for ``ymir-exec run``: a model folder for training, no boxes for infer, and a
+    result.tsv scored by a hash of each candidate for mining (deterministic whatever the order)."""
+    out = folder / "out"
+    out.mkdir(parents=True, exist_ok=True)
+    config = (folder / "in" / "config.yaml").read_text()
+    if (folder / "in" / "candidate-index.tsv").is_file() and "mining_algorithm" in config:
+        if "entropy" in config and "seed1" in str(folder):
+            raise RuntimeError("entropy failed on seed 1")
+        lines = (folder / "in" / "candidate-index.tsv").read_text().split()
+        scores = [(line, int(hashlib.sha1(line.encode()).hexdigest()[:6], 16) / 2**24) for line in lines]
+        (out / "result.tsv").write_text("".join(f"{a}\t{s:.6f}\n" for a, s in scores))
+    elif (folder / "in" / "candidate-index.tsv").is_file():
+        (out / "infer-result.json").write_text(json.dumps({"detection": {}}))
+    else:
+        (out / "models" / "best").mkdir(parents=True)
+        (out / "models" / "best" / "model.pt").write_bytes(b"weights")
+        (out / "models" / "result.yaml").write_text("best_stage_name: best\nmAP: 0.5\n")
+
+
+def _picks(run: Path) -> dict[str, list[str]]:
+    return {str(f.parent.relative_to(run)): json.loads(f.read_text())["picked"] for f in run.rglob("mine/step.json")}
+
+
+def test_parallel_curves_match_and_finished_curves_are_kept_when_one_fails(dataset, tmp_path, monkeypatch):
+    monkeypatch.setattr(Loop, "execute", _fake_execute)
+    picks = []
+    for jobs in (1, 3):
+        plan = Plan(dataset=dataset, image="yolov5", miners=(Miner("entropy"),), out=tmp_path / f"jobs{jobs}",
+                    initial=4, k=2, rounds=2, seeds=(0, 1))
+        with pytest.raises(RuntimeError, match="entropy failed on seed 1"):
+            Loop(plan, echo=lambda _: None, jobs=jobs).run()
+        run = tmp_path / f"jobs{jobs}" / "sample" / "yolov5"
+        results = json.loads((run / "results.json").read_text())
+        # the failed curve is missing; every finished one is reported
+        assert {m: sorted(c) for m, c in results["curves"].items()} == {"random": ["0", "1"], "entropy": ["0"]}
+        assert [p["labelled"] for p in results["curves"]["entropy"]["0"]] == [4, 6, 8]
+        picks.append(_picks(run))
+    # the same picks whatever the number of jobs: each curve depends only on its seed and miner
+    assert picks[0] == picks[1] and len(picks[0]) == 6
+
+
 def test_two_rounds_through_the_yolov5_image_move_images_and_resume(dataset, tmp_path):
     plan = Plan(dataset=dataset, image="yolov5", miners=(Miner("entropy"),), out=tmp_path / "out", initial=4, k=2,
                 rounds=2, seeds=(0,), epochs=1, img_size=64)
