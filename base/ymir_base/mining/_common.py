@@ -50,7 +50,9 @@ def param_bool(params: Mapping[str, Any], key: str, default: bool) -> bool:
 def binary_entropy(p: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
     """H_b(p) = -p ln p - (1-p) ln(1-p), elementwise, with p clamped to [eps, 1-eps]."""
     p = p.clamp(eps, 1.0 - eps)
-    return -(p * torch.log(p) + (1.0 - p) * torch.log1p(-p))
+    log_q = torch.log1p(-p)
+    # -(p ln p + (1-p) ln(1-p)) = -(p (ln p - ln(1-p)) + ln(1-p)), in place: 2 temporaries, not 5
+    return torch.log(p).sub_(log_q).mul_(p).add_(log_q).neg_()
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -135,18 +135,22 @@ class AlddMining(MiningAlgorithm):
         """s = mean(maxpool(U)) for each row of the chunk."""
         probs = torch.cat([F.interpolate(r, size=(height, width), mode="bilinear", align_corners=False)
                            for r in chunk], dim=1)  # [n, K, H, W]
-        pad = self.window // 2
-
-        def box(x: torch.Tensor) -> torch.Tensor:
-            return F.avg_pool2d(x, self.window, stride=1, padding=pad, count_include_pad=False)
-
-        mean_of_entropy = box(binary_entropy(probs).sum(dim=1, keepdim=True))
-        entropy_of_mean = binary_entropy(box(probs)).sum(dim=1, keepdim=True)
+        mean_of_entropy = self._box(binary_entropy(probs).sum(dim=1, keepdim=True))
+        entropy_of_mean = binary_entropy(self._box(probs)).sum(dim=1, keepdim=True)
         uncertainty = entropy_of_mean - mean_of_entropy  # [n, 1, H, W]
         # an input smaller than a cell is one cell (the ports assume 640 >= 32)
         kernel = (min(self.cell, height), min(self.cell, width))
         cells = F.max_pool2d(uncertainty, kernel, stride=kernel)
         return cells.mean(dim=(1, 2, 3))
+
+
+    def _box(self, x: torch.Tensor) -> torch.Tensor:
+        """The window x window mean (zero padding not counted) as a row pass then a column pass:
+        the same values as one 2-D pool (the counted cells are a product of the two directions'),
+        for 2 x window instead of window² additions per cell."""
+        pad = self.window // 2
+        x = F.avg_pool2d(x, (1, self.window), stride=1, padding=(0, pad), count_include_pad=False)
+        return F.avg_pool2d(x, (self.window, 1), stride=1, padding=(pad, 0), count_include_pad=False)
 
 
 def _as_tensor(x: Any) -> torch.Tensor:
