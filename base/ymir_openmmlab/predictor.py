@@ -20,7 +20,7 @@ import torch
 from mmengine.config import Config
 
 from ymir_base.engine.backend import Predictor, model_class_names
-from ymir_base.engine.device import select_device
+from ymir_base.engine.device import forward_batch, select_device
 from ymir_base.errors import ConfigError, ModelError
 from ymir_base.prediction import AUGMENTED_PREDICT, BOXES, DENSE_CLASS_PROBS, FEATURES, Prediction
 from ymir_base.protocol.context import TaskContext
@@ -77,8 +77,9 @@ class OpenMMLabPredictor(Predictor):
         mmcfg.merge_options(cfg, mmcfg.parse_cfg_options(str(ctx.config.get("cfg_options") or "")))
         c = ctx.config
         iou = c.get("iou_threshold")
-        return cls(cfg, weights, device=select_device(ctx), conf_threshold=float(c.get("conf_threshold", 0.2)),
-                   batch_size=int(c.get("samples_per_gpu", 8)), class_names=ctx.class_names,
+        device = select_device(ctx)
+        return cls(cfg, weights, device=device, conf_threshold=float(c.get("conf_threshold", 0.2)),
+                   batch_size=forward_batch(int(c.get("samples_per_gpu", 8)), device), class_names=ctx.class_names,
                    img_size=int(c.get("img_size") or 0), iou_threshold=None if iou is None else float(iou))
 
     @torch.inference_mode()

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ymir_base.engine.backend import Predictor, model_class_names
-from ymir_base.engine.device import select_device
+from ymir_base.engine.device import forward_batch, select_device
 from ymir_base.errors import ModelError
 from ymir_base.prediction import AUGMENTED_PREDICT, BOXES, DENSE_CLASS_PROBS, FEATURES, Prediction
 from ymir_base.protocol.context import TaskContext
@@ -78,9 +78,10 @@ class Yolov5Predictor(Predictor):
     def from_context(cls, ctx: TaskContext) -> Yolov5Predictor:
         cfg = ctx.config
         weights = ctx.require_model_files((".pt",))[0]
-        return cls(weights, device=select_device(ctx), img_size=int(cfg["img_size"]),
+        device = select_device(ctx)
+        return cls(weights, device=device, img_size=int(cfg["img_size"]),
                    conf_thres=float(cfg["conf_thres"]), iou_thres=float(cfg["iou_thres"]),
-                   batch_size=int(cfg["batch_size_per_gpu"]), class_names=ctx.class_names,
+                   batch_size=forward_batch(int(cfg["batch_size_per_gpu"]), device), class_names=ctx.class_names,
                    pin_memory=bool(cfg.get("pin_memory", False)))
 
     def _shape(self, img: np.ndarray) -> tuple[int, int]:

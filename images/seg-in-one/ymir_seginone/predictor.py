@@ -27,7 +27,7 @@ from mmengine.config import Config
 
 from ymir_base.data.convert.semantic import BLANK_CLASS
 from ymir_base.engine.backend import Predictor, model_class_names
-from ymir_base.engine.device import select_device
+from ymir_base.engine.device import forward_batch, select_device
 from ymir_base.errors import ModelError
 from ymir_base.prediction import FEATURES, SEMANTIC_PROBS, Prediction
 from ymir_base.protocol.context import TaskContext
@@ -79,7 +79,9 @@ class SemanticPredictor(Predictor):
         weights = ctx.require_model_files((".pth",))[0]
         cfg = model_config(weights, ctx.model_files((".py",)))
         mmcfg.merge_options(cfg, mmcfg.parse_cfg_options(str(ctx.config.get("cfg_options") or "")))
-        return cls(cfg, weights, device=select_device(ctx), batch_size=int(ctx.config.get("samples_per_gpu", 2)),
+        device = select_device(ctx)
+        batch = forward_batch(int(ctx.config.get("samples_per_gpu", 2)), device)
+        return cls(cfg, weights, device=device, batch_size=batch,
                    class_names=ctx.class_names, fp16=bool(ctx.config.get("fp16", False)))
 
     @torch.inference_mode()
