@@ -1,6 +1,6 @@
-"""infer-result.json streamed from encoded entries: the same bytes as the whole document dumped at
-once (the form it had before), without a copy of the file in memory (bench/scale.py). Memory is
-measured with tracemalloc (deterministic), not RSS."""
+"""infer-result.json streamed from encoded entries and result.tsv written line by line: the same
+bytes as the whole document dumped at once (the form they had before), without a copy of the
+file in memory (bench/scale.py). Memory is measured with tracemalloc (deterministic), not RSS."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pycocotools import mask as mask_utils
 from ymir_base.prediction import Prediction
 from ymir_base.results.atomic import open_atomic
 from ymir_base.results.infer import dumps
+from ymir_base.results.mining import format_mining_result, write_mining_result
 from ymir_base.tasks import INSTANCE, ROTATED, SEMANTIC, DetectionWriter
 from ymir_base.tasks.writers import encode
 
@@ -92,3 +93,22 @@ def test_writing_a_large_result_holds_one_entry_at_a_time_not_the_file(tmp_path)
     # holds the file object's buffer and one entry
     assert peak < 100_000, (peak, size)
 
+
+def test_result_tsv_is_written_line_by_line_with_the_same_bytes(tmp_path):
+    rng = np.random.default_rng(3)
+    scores = [(f"/in/assets/{k % 256:02x}/{k:040x}.jpg", float(s)) for k, s in enumerate(rng.random(20000))]
+    scores[7] = (scores[7][0], scores[3][1])  # a tie keeps candidate order
+    path = tmp_path / "result.tsv"
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        write_mining_result(path, scores)
+        peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    assert path.read_text() == format_mining_result(scores)
+    size = path.stat().st_size
+    # the sorted rows and their sort keys (about twice the file); the file as one string, its
+    # bytes and the list of its lines came on top (about six times)
+    assert peak < 3 * size, (peak, size)
