@@ -37,9 +37,9 @@ from ymir_base.mining.diversity import DIVERSITY_KEY, diversity_settings, rerank
 from ymir_base.monitor import Monitor
 from ymir_base.prediction import FEATURES, Prediction
 from ymir_base.protocol.context import TaskContext
-from ymir_base.results.atomic import write_text_atomic
-from ymir_base.results.infer import dumps
+from ymir_base.results.atomic import open_atomic, write_text_atomic
 from ymir_base.results.mining import write_mining_result
+from ymir_base.tasks.writers import encode
 
 LOG = logging.getLogger(__name__)
 UNREADABLE_SCORE = -1.0e9  # below every algorithm's range: never picked first
@@ -50,7 +50,7 @@ class PredictionOutcome:
     """What one rank produced: mining scores and infer entries in candidate order."""
 
     scores: dict[str, float] = field(default_factory=dict)       # candidate path -> score
-    infer: dict[str, dict] = field(default_factory=dict)          # basename -> the writer's entry
+    infer: dict[str, str] = field(default_factory=dict)           # basename -> its entry, encoded (writers.py)
     unreadable: list[str] = field(default_factory=list)
     class_names: list[str] = field(default_factory=list)          # the model's, for the infer result
     # diversity on: the pooled features of the best-scored candidates (at most diversity_pool)
@@ -135,7 +135,7 @@ def predict_candidates(ctx: TaskContext, backend: Backend, monitor: Monitor,
                     kept_features.offer(asset, float(scored), _features_of(preds, i, asset))
             if ctx.env.run_infer:
                 pred = preds[i] if (i is not None and preds is not None) else None
-                outcome.infer[name] = kind.writer.entry(pred, class_names, legacy=not ctx.env.new_protocol)
+                outcome.infer[name] = encode(kind.writer.entry(pred, class_names, legacy=not ctx.env.new_protocol))
         done += len(batch)
         monitor.progress(done / max(1, len(candidates)))
     if algorithm is not None and algorithm.keep_side:
@@ -215,7 +215,7 @@ def write_shard(ctx: TaskContext, rank: int, outcome: PredictionOutcome) -> None
 def merge_shards(ctx: TaskContext, world: int) -> PredictionOutcome:
     """The ranks' shards in candidate order, so ties rank as in a single process."""
     scores: dict[str, float] = {}
-    infer: dict[str, dict] = {}
+    infer: dict[str, str] = {}
     unreadable: list[str] = []
     class_names: list[str] = []
     features: dict[str, np.ndarray] = {}
@@ -244,8 +244,8 @@ def write_outputs(ctx: TaskContext, backend: Backend | type[Backend], outcome: P
         write_mining_result(ctx.host(ctx.env.output.mining_result_file), final_scores(ctx, outcome))
     if ctx.env.run_infer:
         writer = backend.kind_for(ctx.object_type).writer
-        write_text_atomic(ctx.host(ctx.env.output.infer_result_file),
-                          dumps(writer.document(outcome.infer, outcome.class_names or ctx.class_names)))
+        with open_atomic(ctx.host(ctx.env.output.infer_result_file)) as out:
+            writer.write(out, outcome.infer, outcome.class_names or ctx.class_names)
 
 
 def final_scores(ctx: TaskContext, outcome: PredictionOutcome) -> list[tuple[str, float]]:

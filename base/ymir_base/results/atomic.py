@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO, Any
 
 
 def link_or_copy_atomic(source: Path, target: Path, *, symlink: bool = False) -> None:
@@ -35,12 +38,21 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
+    with open_atomic(path, binary=True) as fh:
+        fh.write(data)
+
+
+@contextmanager
+def open_atomic(path: Path, *, binary: bool = False) -> Iterator[IO[Any]]:
+    """A file handle (UTF-8 text, or bytes) whose content replaces ``path`` at once when the block
+    ends; on any error the partial file is removed and ``path`` stays as it was. For results too
+    big to build as one string first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+        with os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)

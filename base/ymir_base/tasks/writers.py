@@ -1,20 +1,33 @@
 """infer-result.json per object kind (protocol §7.2), written in two steps so that per-GPU
-shards merge: ``entry()`` per image (JSON-able, no ids), then ``document()`` over every candidate
-in candidate order, which is where image and annotation ids are numbered."""
+shards merge: ``entry()`` per image (JSON-able, no ids), then ``write()`` over every candidate
+in candidate order, which is where image and annotation ids are numbered.
+
+The engine keeps each entry as its compact JSON text (:func:`encode`), not as a dict: Python
+dicts of every box of a large candidate pool take several times the bytes of the file, and
+``write()`` streams the file from those texts instead of building the whole document (and its
+string) in memory. ``document()`` gives the same file as one dict, for small results and tests.
+"""
 
 from __future__ import annotations
 
+import io
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 
 from ymir_base.prediction import Prediction
-from ymir_base.results.infer import detection_entry
+from ymir_base.results.infer import detection_entry, dumps
 
 Entry = dict[str, Any]
+
+
+def encode(entry: Entry) -> str:
+    """An entry as the compact JSON text it has in the file."""
+    return dumps(entry)
 
 
 class InferWriter(ABC):
@@ -23,8 +36,15 @@ class InferWriter(ABC):
         """One image's part of the result; ``None`` is an unreadable candidate (present, empty)."""
 
     @abstractmethod
+    def write(self, out: TextIO, entries: Mapping[str, str], class_names: Sequence[str]) -> None:
+        """The whole file, streamed to ``out``, from every candidate's encoded entry (basename ->
+        :func:`encode` of its entry, candidate order)."""
+
     def document(self, entries: Mapping[str, Entry], class_names: Sequence[str]) -> dict[str, Any]:
-        """The whole file from every candidate's entry (basename -> entry, candidate order)."""
+        """The whole file as one dict from every candidate's entry (basename -> entry)."""
+        text = io.StringIO()
+        self.write(text, {name: encode(entry) for name, entry in entries.items()}, class_names)
+        return json.loads(text.getvalue())
 
 
 @dataclass(frozen=True)
@@ -36,8 +56,11 @@ class DetectionWriter(InferWriter):
     def entry(self, pred: Prediction | None, class_names: Sequence[str], *, legacy: bool = False) -> Entry:
         return detection_entry(pred, class_names, with_angle=self.with_angle, legacy=legacy)
 
-    def document(self, entries: Mapping[str, Entry], class_names: Sequence[str]) -> dict[str, Any]:
-        return {"detection": dict(entries)}
+    def write(self, out: TextIO, entries: Mapping[str, str], class_names: Sequence[str]) -> None:
+        out.write('{"detection":{')
+        for k, (name, entry) in enumerate(entries.items()):
+            out.write(f"{',' if k else ''}{dumps(name)}:{entry}")
+        out.write("}}")
 
 
 @dataclass(frozen=True)
@@ -91,11 +114,18 @@ class SegmentationWriter(InferWriter):
                 if 0 <= int(cls) < num_classes:
                     yield mask_utils.encode(np.asfortranarray((labels == cls).astype(np.uint8))), int(cls), 1.0
 
-    def document(self, entries: Mapping[str, Entry], class_names: Sequence[str]) -> dict[str, Any]:
-        images, annotations = [], []
-        for image_id, (name, entry) in enumerate(entries.items(), start=1):
-            images.append({"id": image_id, "file_name": name, "width": entry["width"], "height": entry["height"]})
-            for ann in entry["annotations"]:
-                annotations.append({"id": len(annotations) + 1, "image_id": image_id, **ann})
+    def write(self, out: TextIO, entries: Mapping[str, str], class_names: Sequence[str]) -> None:
+        """Images, categories, annotations: two passes over the entries, each decoded one at a time."""
+        out.write('{"images":[')
+        for image_id, (name, text) in enumerate(entries.items(), start=1):
+            entry = json.loads(text)
+            out.write(("," if image_id > 1 else "") + dumps(
+                {"id": image_id, "file_name": name, "width": entry["width"], "height": entry["height"]}))
         categories = [{"id": i, "name": n, "supercategory": "none"} for i, n in enumerate(class_names)]
-        return {"images": images, "categories": categories, "annotations": annotations}
+        out.write(f'],"categories":{dumps(categories)},"annotations":[')
+        ann_id = 0
+        for image_id, text in enumerate(entries.values(), start=1):
+            for ann in json.loads(text)["annotations"]:
+                ann_id += 1
+                out.write(("," if ann_id > 1 else "") + dumps({"id": ann_id, "image_id": image_id, **ann}))
+        out.write("]}")
