@@ -17,7 +17,7 @@ LOG = logging.getLogger(__name__)
 # Images per forward pass on a CPU, whatever batch_size_per_gpu / samples_per_gpu say (they are
 # per GPU). Measured on yolov5n/s at 640 px (bench/README.md, infer_bench): one thread spends the same CPU
 # time per image at batch 1 and 4 and 30 % more at 16 (the activations of 16 images leave the
-# caches); two threads on a loaded machine spend 3x less wall time per image at 4 than at 1.
+# caches); two threads on a loaded machine spend 2.7x less wall time per image at 4 than at 1.
 CPU_FORWARD_BATCH = 4
 CGROUP = Path("/sys/fs/cgroup")
 
