@@ -32,7 +32,8 @@ def valid_out(root: Path) -> Path:
     result.expose_top_level("epoch_1", "epoch_1.pt")
     (out / "monitor.txt").write_text("t1\t1795700000.000001\t0.4000\t2\t0\n")
     box = {"box": {"x": 1, "y": 2, "w": 3, "h": 4}, "class_name": "circle", "score": 0.5}
-    (out / "infer-result.json").write_text(json.dumps({"detection": {"a.jpg": {"boxes": [box]}, "b.jpg": {"boxes": []}}}))
+    detection = {"a.jpg": {"boxes": [box]}, "b.jpg": {"boxes": []}}
+    (out / "infer-result.json").write_text(json.dumps({"detection": detection}))
     (out / "result.tsv").write_text("/in/assets/b.jpg\t0.9\n/in/assets/a.jpg\t0.1\n")
     return out
 
