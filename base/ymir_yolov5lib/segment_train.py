@@ -39,6 +39,7 @@ from ymir_base.protocol.context import TaskContext
 from ymir_base.results.metrics import DetectionEvaluation, InstanceEvaluation
 from ymir_base.results.training import TrainingResult
 from ymir_yolov5lib import models, trust
+from ymir_yolov5lib.atomic_save import atomic_torch_saves
 from ymir_yolov5lib.segment_data import write_seg_dataset
 from ymir_yolov5lib.train import _Reporter, build_opt, drive, resumable_checkpoint, run_dir
 
@@ -77,7 +78,7 @@ def _train_here(backend: Backend, ctx: TaskContext, dataset: Dataset, data_yaml:
     TaskMarker(folder).write(ctx.task_id)
     LOG.info("yolov5-seg train options: %s", {k: v for k, v in vars(opt).items() if v not in (None, False, "")})
     try:
-        with _hooked(y5seg, reporter):
+        with _hooked(y5seg, reporter), atomic_torch_saves():  # a kill never leaves last.pt half written
             y5seg.main(opt)
     finally:
         reporter.close()

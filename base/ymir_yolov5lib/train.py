@@ -35,6 +35,7 @@ from ymir_base.ranks import is_distributed_child, is_rank_zero
 from ymir_base.results.metrics import AP50, AP50_95, DetectionEvaluation, evaluate_config
 from ymir_base.results.training import TrainingResult
 from ymir_yolov5lib import models, runtime, trust
+from ymir_yolov5lib.atomic_save import atomic_torch_saves
 
 LOG = logging.getLogger(__name__)
 STAGE_BEST = "best"
@@ -89,7 +90,8 @@ def _train_here(backend: Backend, ctx: TaskContext, dataset: Dataset, data_yaml:
     callbacks.register_action("on_model_save", callback=reporter.on_model_save)
     TaskMarker(run_dir(ctx)).write(ctx.task_id)
     LOG.info("yolov5 train options: %s", {k: v for k, v in vars(opt).items() if v not in (None, False, "")})
-    y5train.main(opt, callbacks)
+    with atomic_torch_saves():  # a kill never leaves last.pt half written
+        y5train.main(opt, callbacks)
     reporter.close()
 
 
