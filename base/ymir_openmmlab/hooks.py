@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -74,6 +75,7 @@ class YmirReportHook(Hook):
         best = result.stages.get(STAGE_BEST)
         self.best_score = best.metrics.get(result.main_metric, 0.0) if best else -1.0
         self._saving_stage = False
+        self._config_text: str | None = None
         prefix = f"{self.unit}_"
         self.step_stages = sorted((s for s in result.stages if s.startswith(prefix) and s[len(prefix):].isdigit()),
                                   key=lambda s: int(s[len(prefix):]))
@@ -112,15 +114,34 @@ class YmirReportHook(Hook):
             checkpoint.pop("ema_state_dict", None)
 
     def _save(self, runner: Any, name: str) -> Path:
-        """The model weights (EMA swapped in by EMAHook.before_save_checkpoint), no optimizer."""
-        folder = self.result.stage_dir(name)
-        tmp_name = f".{name}.pth.tmp"
+        """The model weights (EMA swapped in by EMAHook.before_save_checkpoint), no optimizer, in
+        the layout of the Runner's checkpoints (``meta`` with the run config's text and the
+        dataset's classes, ``state_dict``). Not through ``Runner.save_checkpoint``: it formats the
+        whole config with yapf for every file (about 0.5 CPU s for a YOLO config), and the text
+        is config.py's, written once before the run."""
+        import mmengine
+        from mmengine.model import is_model_wrapper
+        from mmengine.runner.checkpoint import save_checkpoint, weights_to_cpu
+
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        if self._config_text is None:
+            self._config_text = self.config_file.read_text()
+        meta = {"epoch": runner.epoch, "iter": runner.iter, "cfg": self._config_text, "seed": runner.seed,
+                "experiment_name": runner.experiment_name, "time": time.strftime("%Y%m%d_%H%M%S"),
+                "mmengine_version": mmengine.__version__}
+        dataset = runner.train_dataloader.dataset
+        if hasattr(dataset, "metainfo"):  # the classes, which mmdet's inferencers read from the checkpoint
+            meta["dataset_meta"] = dataset.metainfo
+        checkpoint = {"meta": meta, "state_dict": weights_to_cpu(model.state_dict())}
         self._saving_stage = True
         try:
-            runner.save_checkpoint(str(folder), tmp_name, save_optimizer=False, save_param_scheduler=False)
+            runner.call_hook("before_save_checkpoint", checkpoint=checkpoint)
         finally:
             self._saving_stage = False
-        os.replace(folder / tmp_name, folder / f"{name}.pth")
+        folder = self.result.stage_dir(name)
+        tmp = folder / f".{name}.pth.tmp"
+        save_checkpoint(checkpoint, str(tmp))
+        os.replace(tmp, folder / f"{name}.pth")
         shutil.copyfile(self.config_file, folder / CONFIG_NAME)
         return folder / f"{name}.pth"
 

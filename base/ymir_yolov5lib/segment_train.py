@@ -41,7 +41,7 @@ from ymir_base.results.training import TrainingResult
 from ymir_yolov5lib import models, trust
 from ymir_yolov5lib.atomic_save import atomic_torch_saves
 from ymir_yolov5lib.segment_data import write_seg_dataset
-from ymir_yolov5lib.train import _Reporter, build_opt, drive, resumable_checkpoint, run_dir
+from ymir_yolov5lib.train import _Reporter, build_opt, changed_options, drive, resumable_checkpoint, run_dir
 
 LOG = logging.getLogger(__name__)
 RUN_NAME = "train-seg"
@@ -76,7 +76,7 @@ def _train_here(backend: Backend, ctx: TaskContext, dataset: Dataset, data_yaml:
                             batches_per_epoch=math.ceil(len(dataset.train) / max(1, int(opt.batch_size))),
                             start_epoch=start_epoch)
     TaskMarker(folder).write(ctx.task_id)
-    LOG.info("yolov5-seg train options: %s", {k: v for k, v in vars(opt).items() if v not in (None, False, "")})
+    LOG.info("yolov5-seg train options: %s", changed_options(opt, y5seg.parse_opt))
     try:
         with _hooked(y5seg, reporter), atomic_torch_saves():  # a kill never leaves last.pt half written
             y5seg.main(opt)

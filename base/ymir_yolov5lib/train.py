@@ -89,7 +89,7 @@ def _train_here(backend: Backend, ctx: TaskContext, dataset: Dataset, data_yaml:
     callbacks.register_action("on_fit_epoch_end", callback=reporter.on_fit_epoch_end)
     callbacks.register_action("on_model_save", callback=reporter.on_model_save)
     TaskMarker(run_dir(ctx)).write(ctx.task_id)
-    LOG.info("yolov5 train options: %s", {k: v for k, v in vars(opt).items() if v not in (None, False, "")})
+    LOG.info("yolov5 train options: %s", changed_options(opt, y5train.parse_opt))
     with atomic_torch_saves():  # a kill never leaves last.pt half written
         y5train.main(opt, callbacks)
     reporter.close()
@@ -139,6 +139,16 @@ def build_opt(backend: Backend, ctx: TaskContext, data_yaml: Path, resume: str |
             raise ConfigError(f"config key 'args_options': {cfg.get('args_options')!r} is not a valid set of "
                               "yolov5 train.py options (see the log for the parser's message)") from None
     return opt
+
+
+def changed_options(opt: Any, parse_opt: Callable[..., Any]) -> dict[str, Any]:
+    """The options of ``opt`` that differ from the defaults of the trainer's ``parse_opt``, paths
+    as strings: what the log shows. Complete, so that the trainer's own command line can repeat
+    the run (falsy values such as ``--workers 0`` or ``--weights ''`` included)."""
+    with _argv(["train.py"]):
+        defaults = vars(parse_opt(known=True))
+    return {k: str(v) if isinstance(v, Path) else v for k, v in vars(opt).items()
+            if k not in defaults or v != defaults[k]}
 
 
 def _workers(cfg: dict[str, Any], gpus: int) -> int:

@@ -33,3 +33,24 @@ def test_activation_rewrites_the_architecture(sample, tmp_path):
     ctx = build_context(image_spec("yolov5"), PathMapper(in_dir, out_dir), overrides={"activate": "nn.ReLU"})
     spec = yaml.safe_load(_architecture(ctx, "yolov5n", None).read_text())
     assert spec["activation"] == "nn.ReLU()" and spec["depth_multiple"] == 0.33
+
+
+def test_logged_options_are_those_off_the_trainer_defaults_falsy_ones_included(sample):
+    """The "yolov5 train options" log line lists every option that differs from train.py's
+    defaults, so that train.py can repeat the run from it: a random start (weights '') and no
+    loader workers (0) used to be left out as falsy."""
+    from yolov5 import train as y5train
+
+    from ymir_base.engine.registry import backend_class, image_spec
+    from ymir_base.protocol.context import build_context
+    from ymir_base.protocol.paths import PathMapper
+    from ymir_yolov5lib.train import build_opt, changed_options
+
+    in_dir, out_dir = sample("training")
+    ctx = build_context(image_spec("yolov5"), PathMapper(in_dir, out_dir), overrides=FAST)
+    opt = build_opt(backend_class("yolov5")(), ctx, out_dir / "data.yaml", None, y5train.parse_opt, out_dir / "run")
+    logged = changed_options(opt, y5train.parse_opt)
+    assert logged["weights"] == "" and logged["workers"] == 0 and logged["epochs"] == 1
+    assert logged["noplots"] is True and logged["data"] == str(out_dir / "data.yaml")
+    assert "hyp" not in logged and "rect" not in logged and "save_period" not in logged  # train.py's defaults
+    assert all(isinstance(v, str | int | float | bool | list) for v in logged.values())  # a literal in the log
