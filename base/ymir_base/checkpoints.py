@@ -240,14 +240,25 @@ def load_weights_only(path: Path, *, safe_globals: Iterable[Any] = (), what: str
     try:
         with torch.serialization.safe_globals(list(safe_globals)):
             return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        if not zipfile.is_zipfile(path):  # torch then read it as the legacy format
-            raise ModelError(f"{path} is not {what}: not a zip-format PyTorch file, and not a legacy one that loads "
-                             f"(truncated, or another kind of file): {_refusal(str(exc))}") from exc
-        raise ModelError(f"{path} is not {what} that can be loaded safely (weights_only): "
-                         f"{_refusal(str(exc))}") from exc
     except Exception as exc:
-        raise ModelError(f"cannot read {path} as {what}: {type(exc).__name__}: {exc}") from exc
+        refused = isinstance(exc, pickle.UnpicklingError)
+        reason = _refusal(str(exc)) if refused else f"{type(exc).__name__}: {exc}"
+        if not _zip_magic(path):  # torch then read it as the legacy format, whatever the bytes
+            raise ModelError(f"{path} is not {what}: not a zip-format PyTorch file, and not a legacy one that loads "
+                             f"(truncated, or another kind of file): {reason}") from exc
+        if refused:
+            raise ModelError(f"{path} is not {what} that can be loaded safely (weights_only): {reason}") from exc
+        raise ModelError(f"cannot read {path} as {what}: {reason}") from exc
+
+
+def _zip_magic(path: Path) -> bool:
+    """Whether the file starts as a zip archive: what makes torch.load read it as its zip format
+    (a truncated zip checkpoint still does; random bytes or a legacy pickle do not)."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
 
 
 def _refusal(text: str) -> str:

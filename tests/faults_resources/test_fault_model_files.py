@@ -4,7 +4,7 @@ result file."""
 
 from __future__ import annotations
 
-import os
+import random
 import shutil
 from collections import OrderedDict
 from pathlib import Path
@@ -15,6 +15,9 @@ import torch
 from conftest import read_monitor
 from ymir_base.engine.task import run_task
 from ymir_base.errors import ErrorCode
+
+# seeded: the messages depend on the bytes (a file starting with PK is read as a zip)
+RANDOM_BYTES = random.Random(0).randbytes(4096)
 
 
 def _model_package(tmp_path: Path, name: str, content: bytes, config: Path | None = None) -> Path:
@@ -48,7 +51,7 @@ def _yolov5_cases(checkpoint: Path, tmp_path: Path) -> dict[str, tuple[bytes, st
     good = checkpoint.read_bytes()
     return {
         "truncated": (good[: len(good) // 2], "not a complete zip-format PyTorch checkpoint"),
-        "random": (os.urandom(4096), "not a complete zip-format PyTorch checkpoint"),
+        "random": (RANDOM_BYTES, "not a complete zip-format PyTorch checkpoint"),
         "openmmlab": (_openmmlab_like_checkpoint(tmp_path / "mm.pth"), "holds no YOLOv5 model"),
     }
 
@@ -68,7 +71,7 @@ def test_openmmlab_infer_with_a_bad_model_file(sample, mmdet_model, yolov5n_chec
     good = (mmdet_model / "best.pth").read_bytes()
     content, message = {
         "truncated": (good[: len(good) // 2], "cannot read"),
-        "random": (os.urandom(4096), "not a zip-format PyTorch file"),
+        "random": (RANDOM_BYTES, "not a zip-format PyTorch file"),
         "yolov5": (yolov5n_checkpoint.read_bytes(), "not an OpenMMLab checkpoint that can be loaded safely"),
     }[case]
     folder = _model_package(tmp_path, "best.pth", content, config=mmdet_model / "config.py")
@@ -102,7 +105,7 @@ def test_openmmlab_training_from_a_bad_pretrained_model(sample, yolov5n_checkpoi
     torch.manual_seed(0)
     torch.save({"state_dict": OrderedDict(w=torch.randn(64, 64))}, tmp_path / "plain.pth")
     plain = (tmp_path / "plain.pth").read_bytes()
-    content = {"truncated": plain[: len(plain) // 2], "random": os.urandom(4096),
+    content = {"truncated": plain[: len(plain) // 2], "random": RANDOM_BYTES,
                "yolov5": yolov5n_checkpoint.read_bytes()}[case]
     folder = _model_package(tmp_path, "best.pth", content)
     in_dir, out_dir = sample("training", models={"best": folder})
