@@ -160,12 +160,7 @@ def _check_onnx(path: Path) -> list[str]:
 def listed_files(models_dir: Path) -> list[Path]:
     """The files result.yaml lists (stage files where they are, attachments), existing or not;
     empty when result.yaml is absent or unreadable."""
-    try:
-        data = yaml.safe_load((models_dir / "result.yaml").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return []
-    if not isinstance(data, dict):
-        return []
+    data = _result_yaml(models_dir)
     paths = []
     for name, stage in (data.get("model_stages") or {}).items():
         files = stage.get("files") if isinstance(stage, dict) else None
@@ -235,11 +230,17 @@ def describe_out(out_dir: Path) -> str:
 
 
 def stages_listed(out_dir: Path) -> list[str]:
+    return list(_result_yaml(Path(out_dir) / "models").get("model_stages") or {})
+
+
+def _result_yaml(models_dir: Path) -> dict[str, Any]:
+    """result.yaml as a mapping; empty when it is absent, unreadable or not a mapping (a kill
+    may have left anything)."""
     try:
-        data = yaml.safe_load((Path(out_dir) / "models" / "result.yaml").read_text(encoding="utf-8"))
+        data = yaml.safe_load((models_dir / "result.yaml").read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return []
-    return list(data.get("model_stages") or {}) if isinstance(data, dict) else []
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 # ---- running and killing ----------------------------------------------------------------------
@@ -365,11 +366,7 @@ def kill_task(spec: TaskSpec, work: Path, k: int, *, seed: int | str = 0, durati
 
 def best_stage(out_dir: Path) -> Path | None:
     """The best stage's folder of a finished training's /out (the model for infer and mining)."""
-    try:
-        data = yaml.safe_load((Path(out_dir) / "models" / "result.yaml").read_text(encoding="utf-8")) or {}
-    except OSError:
-        return None
-    name = data.get("best_stage_name")
+    name = _result_yaml(Path(out_dir) / "models").get("best_stage_name")
     folder = Path(out_dir) / "models" / str(name)
     return folder if name and folder.is_dir() else None
 
