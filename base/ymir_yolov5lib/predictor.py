@@ -41,6 +41,7 @@ class Yolov5Predictor(Predictor):
                  iou_thres: float, batch_size: int, class_names: list[str] | None = None, half: bool | None = None,
                  pin_memory: bool = False):
         runtime.prepare()
+        runtime.import_yolov5()
         from yolov5.models.experimental import attempt_load
         from yolov5.models.yolo import Segment
 

@@ -9,11 +9,19 @@
 - ultralytics (imported by yolov5): offline, no auto-install.
 - yolov5 imports the deprecated ``pkg_resources``: its warning on every task's stderr says nothing
   to a YMIR user, so it is filtered.
+- start-up: ``yolov5.utils.general`` calls ``inspect.stack()`` twice at import, only to compare two
+  frames' file names. ``inspect.stack`` reads the source lines of every frame of the call stack
+  and looks up each frozen importlib frame among all loaded modules: 1-2 s on one CPU thread in
+  our deep call stack with thousands of modules loaded (measured), about a tenth of a small
+  infer task. ``import_yolov5`` imports it with a stack that carries the same file names and no
+  source lines.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -44,3 +52,28 @@ def _fonts(folder: Path) -> None:
     for name in ("Arial.ttf", "Arial.Unicode.ttf"):
         if not (folder / name).exists():
             link_or_copy_atomic(source, folder / name, symlink=True)
+
+
+def import_yolov5() -> None:
+    """Import the ``yolov5`` package's utilities (the first import of yolov5 in a process does)
+    with ``inspect.stack`` replaced by ``frames_without_source`` while it runs."""
+    if "yolov5.utils.general" in sys.modules:
+        return
+    original = inspect.stack
+    inspect.stack = frames_without_source
+    try:
+        import yolov5.utils.general  # noqa: F401
+    finally:
+        inspect.stack = original
+
+
+def frames_without_source(context: int = 1) -> list[inspect.FrameInfo]:
+    """``inspect.stack()`` without its costly parts: the caller's frame first, each with its
+    code's file name, line and function, and no source lines (``context`` is ignored)."""
+    frames = []
+    frame = sys._getframe(1)
+    while frame is not None:
+        code = frame.f_code
+        frames.append(inspect.FrameInfo(frame, code.co_filename, frame.f_lineno, code.co_name, None, None))
+        frame = frame.f_back
+    return frames

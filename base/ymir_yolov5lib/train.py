@@ -61,6 +61,7 @@ def drive(ctx: TaskContext, result: TrainingResult, data_yaml: Path, write_data:
     train here or re-run this command under torchrun with one rank per GPU, then export the
     best stage to ONNX."""
     runtime.prepare()
+    runtime.import_yolov5()
     if not (is_distributed_child() and data_yaml.is_file()):
         data_yaml = write_data()
     if ctx.gpu_count > 1 and not is_distributed_child():

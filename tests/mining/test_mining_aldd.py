@@ -172,3 +172,16 @@ def test_class_count_mismatch_rereads_the_weights(caplog):
         mismatched = score(params, ["a", "b", "c"], [[both]], (4, 4))
     assert "the dense maps have 2 classes but the task names 3" in caplog.text
     assert mismatched == pytest.approx(score(params, ["a", "b"], [[both]], (4, 4)), rel=1e-6)
+
+
+@pytest.mark.parametrize("window", [1, 3, 9, 15])
+def test_the_window_mean_is_the_2d_average_pool_without_the_padding(window):
+    # 15 is wider than the 7-row map: every row counts only the rows that exist
+    x = torch.from_numpy(np.random.default_rng(3).random((2, 5, 7, 11)).astype(np.float32))
+    pad = window // 2
+    want = torch.nn.functional.avg_pool2d(torch.nn.functional.pad(x, (pad, pad, pad, pad)), window, stride=1) \
+        / torch.nn.functional.avg_pool2d(torch.nn.functional.pad(torch.ones_like(x), (pad, pad, pad, pad)),
+                                         window, stride=1)
+    got = AlddMining({"aldd_window": window}, ["a"])._box(x)
+    assert got.shape == x.shape
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)

@@ -18,6 +18,7 @@ from ymir_base.data.reader import load_dataset
 from ymir_base.engine import outspace, predict
 from ymir_base.engine.device import limit_threads
 from ymir_base.engine.registry import backend_class, image_spec
+from ymir_base.engine.shutdown import quick_shutdown
 from ymir_base.errors import ConfigError, DatasetError, ErrorCode, classify_exception
 from ymir_base.monitor import Monitor
 from ymir_base.protocol.context import TaskContext, build_context
@@ -68,6 +69,7 @@ def run_task(image: str, in_dir: Path, out_dir: Path, overrides: dict[str, Any] 
         LOG.info("image %s, task %s (%s), object type %d, gpus %s", image, ctx.task_id, ctx.task_name,
                  ctx.object_type, ctx.gpu_ids or "none (CPU)")
         limit_threads()
+        quick_shutdown()
         backend = backend_class(image)()
         kind = backend.kind_for(ctx.object_type)  # 300005 for a type this image does not serve
         LOG.info("object kind %s: main metric %s", kind.name, kind.main_metric)
