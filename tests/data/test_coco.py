@@ -68,15 +68,23 @@ def test_uncompressed_rle_empty_segmentation_and_dropped_class(tmp_path, caplog)
     assert coco_objects(path, CLASSES, "empty.jpg", segmentation=False) == []
 
 
-def test_json_is_parsed_once_per_file(tmp_path):
+def test_json_is_parsed_once_per_index_and_objects_are_not_copied(tmp_path, monkeypatch):
     path = _write(tmp_path, _dataset())
-    coco._load.cache_clear()
-    coco_objects(path, CLASSES, "a.jpg", segmentation=True)
-    objs = coco_objects(path, CLASSES, "a.jpg", segmentation=True)
-    coco_objects(path, CLASSES, "b.jpg", segmentation=True)
-    assert coco._load.cache_info().misses == 1 and coco._load.cache_info().hits == 2
-    objs[0].bbox = (0, 0, 0, 0)  # callers get copies: the cache is not changed
-    assert coco_objects(path, CLASSES, "a.jpg", segmentation=True)[0].bbox == (1, 2, 4, 3)
+    parses = []
+    load = coco._load
+    monkeypatch.setattr(coco, "_load", lambda *args: parses.append(args[0]) or load(*args))
+    files = coco.CocoFiles(CLASSES, segmentation=True)
+    first = files.objects(path, "a.jpg")
+    again = files.objects(path, "a.jpg")  # the index lists a.jpg twice
+    files.objects(path, "b.jpg")
+    assert parses == [path]
+    assert [o.bbox for o in again] == [o.bbox for o in first] and again[0] is not first[0]
+    again[0].bbox = (0, 0, 0, 0)  # a record's objects are its own
+    assert first[0].bbox == (1, 2, 4, 3)
+    with pytest.raises(DatasetError, match=r"no entry in 'images' has file_name 'zzz\.jpg'"):
+        files.objects(path, "zzz.jpg")
+    coco.CocoFiles(CLASSES, segmentation=True).objects(path, "a.jpg")  # another index parses again
+    assert parses == [path, path]
 
 
 def test_image_missing_from_json(tmp_path):

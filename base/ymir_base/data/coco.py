@@ -4,8 +4,10 @@ One ``coco-annotations.json`` covers every exported image; index lines are match
 ``images`` by basename (``file_name`` == basename of the image path). ``categories`` only give
 id -> name (YMIR lists present classes only, ids from 0); names are mapped to class ids through
 ``class_names`` and objects of other classes are dropped with a warning, like the VOC reader.
-The parsed file is cached per (path, mtime, size, class_names, segmentation), so a 10k-image
-dataset parses it once.
+A ``CocoFiles`` reads the files of one index: each file is parsed once, and each image's objects
+go to its record without a copy; nothing else keeps them once the index is read. While a file is
+indexed, each item of its json is dropped once it is converted, so the json's objects make room
+for the result's (the whole json text and tree are the one transient cost, as for any json).
 
 The caller says which export format it reads (``segmentation``), since the two differ in what an
 object without a mask means:
@@ -28,9 +30,8 @@ import json
 import logging
 import math
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import replace
-from functools import lru_cache
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,29 +42,52 @@ from ymir_base.errors import DatasetError, brief
 logger = logging.getLogger(__name__)
 
 
+class CocoFiles:
+    """The COCO json files of one index, each parsed on first use; ``segmentation`` is True for
+    ``seg-coco`` data (objects need a mask), False for ``coco`` (objects are boxes)."""
+
+    def __init__(self, class_names: Sequence[str], *, segmentation: bool):
+        self.class_names = tuple(class_names)
+        self.segmentation = segmentation
+        self._files: dict[Path, _Parsed] = {}
+
+    def objects(self, path: Path, image_name: str) -> list[ObjectAnnotation]:
+        """Objects of the image whose ``file_name`` basename is ``image_name``."""
+        path = Path(path).absolute()
+        if path not in self._files:
+            self._files[path] = _Parsed(_load(path, self.class_names, self.segmentation))
+        return self._files[path].take(path, image_name)
+
+
+@dataclass
+class _Parsed:
+    pending: dict[str, list[ObjectAnnotation]]                          # not handed out yet
+    given: dict[str, list[ObjectAnnotation]] = field(default_factory=dict)
+
+    def take(self, path: Path, image_name: str) -> list[ObjectAnnotation]:
+        objects = self.pending.pop(image_name, None)
+        if objects is not None:
+            self.given[image_name] = objects
+            return objects
+        if image_name in self.given:  # listed again: its own copies, so no record changes another's
+            return [replace(obj) for obj in self.given[image_name]]
+        raise DatasetError(f"annotation {path}: no entry in 'images' has file_name {brief(image_name)}")
+
+
 def coco_objects(path: Path, class_names: Sequence[str], image_name: str, *,
                  segmentation: bool) -> list[ObjectAnnotation]:
-    """Objects of the image whose ``file_name`` basename is ``image_name``; ``segmentation`` is True
-    for ``seg-coco`` data (objects need a mask), False for ``coco`` (objects are boxes)."""
-    path = Path(path).absolute()
-    try:
-        stat = path.stat()
-    except OSError as exc:
-        raise DatasetError(f"cannot read annotation file {path}: {exc.strerror or exc}") from exc
-    by_image = _load(path, stat.st_mtime_ns, stat.st_size, tuple(class_names), segmentation)
-    if image_name not in by_image:
-        raise DatasetError(f"annotation {path}: no entry in 'images' has file_name {brief(image_name)}")
-    return [replace(obj) for obj in by_image[image_name]]
+    """The objects of one image of one file (parses the file: ``CocoFiles`` reads many)."""
+    return CocoFiles(class_names, segmentation=segmentation).objects(path, image_name)
 
 
-@lru_cache(maxsize=4)
-def _load(path: Path, _mtime_ns: int, _size: int, class_names: tuple[str, ...],
-          segmentation: bool) -> dict[str, list[ObjectAnnotation]]:
+def _load(path: Path, class_names: tuple[str, ...], segmentation: bool) -> dict[str, list[ObjectAnnotation]]:
     try:
         with open(path, encoding="utf-8-sig") as f:
             data = json.load(f)
+    except OSError as exc:
+        raise DatasetError(f"cannot read annotation file {path}: {exc.strerror or exc}") from exc
     # RecursionError: arrays nested thousands deep
-    except (OSError, ValueError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:
         raise DatasetError(f"cannot parse annotation file {path}: {_cut(str(exc))}") from exc
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise DatasetError(f"annotation {path}: not a COCO json (no 'images' list)")
@@ -90,6 +114,14 @@ def _items(data: dict[str, Any], key: str, path: Path) -> list[dict[str, Any]]:
     return items
 
 
+def _consumed(items: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """The items in order, each dropped from the list as it is handed out (its memory can hold
+    the converted objects)."""
+    for i, item in enumerate(items):
+        items[i] = None  # type: ignore[call-overload]
+        yield item
+
+
 def _id_text(raw: Any, number: int) -> str:
     """An annotation's ``id`` as messages show it."""
     if raw is None:
@@ -102,7 +134,7 @@ def _index(data: dict[str, Any], class_names: tuple[str, ...], path: Path,
     names: dict[Any, str] = {}
     sizes: dict[Any, list[int]] = {}
     by_image: dict[str, list[ObjectAnnotation]] = {}
-    for image in _items(data, "images", path):
+    for image in _consumed(_items(data, "images", path)):
         name = str(image["file_name"]).rsplit("/", 1)[-1]
         if name in by_image:
             raise DatasetError(f"annotation {path}: file_name {brief(name)} appears twice in 'images'")
@@ -115,7 +147,7 @@ def _index(data: dict[str, Any], class_names: tuple[str, ...], path: Path,
     dropped: Counter[str] = Counter()
     short_polygons: list[str] = []  # annotation ids with a skipped polygon
     no_mask: list[str] = []         # annotation ids left without a mask
-    for number, ann in enumerate(_items(data, "annotations", path), start=1):
+    for number, ann in enumerate(_consumed(_items(data, "annotations", path)), start=1):
         ann_id = _id_text(ann.get("id"), number)
         where = f"annotation {path} annotation id {ann_id}"
         if ann["image_id"] not in names:

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from functools import partial
 from pathlib import Path
 
 from ymir_base.data.ark import parse_ark
-from ymir_base.data.coco import coco_objects
+from ymir_base.data.coco import CocoFiles
 from ymir_base.data.images import image_size
 from ymir_base.data.index import read_pairs
 from ymir_base.data.types import Dataset, ImageRecord, ObjectAnnotation
@@ -59,6 +58,7 @@ def load_split(index_file: str | Path, mapper: PathMapper, class_names: Sequence
     # without export_format a .json is read as plain ``coco``: boxes are kept whether or not they
     # carry a mask (the safe reading; seg-coco would drop maskless objects)
     segmentation = annotation_format in SEGMENTATION_FORMATS
+    coco_files = CocoFiles(class_names, segmentation=segmentation)
     for line_no, asset, annotation in read_pairs(index_file, mapper):
         where = f"index {index_file} line {line_no}"
         path = mapper.host(asset)
@@ -68,8 +68,7 @@ def load_split(index_file: str | Path, mapper: PathMapper, class_names: Sequence
         width, height = image_size(path) if check_images else (0, 0)
         objects: list[ObjectAnnotation] = []
         if annotation:
-            parse = _parser(family or _family_from_suffix(annotation, where), annotation, where,
-                            segmentation=segmentation)
+            parse = _parser(family or _family_from_suffix(annotation, where), annotation, where, coco_files)
             objects = check_boxes(parse(mapper.host(annotation), class_names, asset.rsplit("/", 1)[-1]),
                                   width, height, annotation)
         records.append(ImageRecord(asset=asset, path=path, width=width, height=height, objects=objects,
@@ -102,15 +101,15 @@ def _family_from_suffix(annotation: str, where: str) -> str:
     return _SUFFIXES[suffix]
 
 
-def _parser(family: str, annotation: str, where: str, *,
-            segmentation: bool) -> Callable[[Path, Sequence[str], str], list[ObjectAnnotation]]:
+def _parser(family: str, annotation: str, where: str,
+            coco_files: CocoFiles) -> Callable[[Path, Sequence[str], str], list[ObjectAnnotation]]:
     """The parse function for ``family``, after checking that the file suffix agrees with it;
-    ``segmentation``: the export format is seg-coco (COCO objects need a mask)."""
+    COCO files are read through the index's ``coco_files``."""
     suffix_family = _SUFFIXES.get(Path(annotation).suffix.lower())
     if suffix_family is not None and suffix_family != family:
         raise DatasetError(f"{where}: annotation {annotation} looks like {suffix_family} but export_format "
                            f"selects {family}")
     if family == "coco":
-        return partial(coco_objects, segmentation=segmentation)
+        return lambda path, _names, image_name: coco_files.objects(path, image_name)
     parse_file = parse_ark if family == "ark" else parse_voc
     return lambda path, names, _image_name: parse_file(path, names)
