@@ -2,7 +2,7 @@ import logging
 
 import pytest
 
-from ymir_base.data.index import read_candidates, read_pairs
+from ymir_base.data.index import iter_pairs, read_candidates, read_pairs
 from ymir_base.errors import DatasetError
 from ymir_base.protocol.paths import PathMapper
 
@@ -23,6 +23,16 @@ def test_pairs_from_container_path(tmp_path, mapper):
         (3, "/in/assets/bb/2.jpg", ""),
         (4, "/in/assets/cc/3.jpg", "/in/annotations/cc/3.txt"),
     ]
+
+
+def test_lines_end_at_any_newline_and_are_read_as_they_are_used(tmp_path, mapper):
+    # \r\n, \r and \n each end a line; the bad line 4 is reached only when the reader gets there
+    (tmp_path / "train-index.tsv").write_bytes(b"/in/a.jpg\t/in/a.txt\r\n\r/in/b.jpg\n/in/c.jpg\t\t/in/x\n")
+    pairs = iter_pairs("/in/train-index.tsv", mapper)
+    assert next(pairs) == (1, "/in/a.jpg", "/in/a.txt")
+    assert next(pairs) == (3, "/in/b.jpg", "")
+    with pytest.raises(DatasetError, match=r"line 4: .*3 tab-separated columns"):
+        next(pairs)
 
 
 def test_three_columns_name_file_and_line(tmp_path, mapper):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import posixpath
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 from ymir_base.errors import DatasetError, brief
@@ -21,11 +22,16 @@ logger = logging.getLogger(__name__)
 
 
 def read_pairs(index_file: str | Path, mapper: PathMapper) -> list[tuple[int, str, str]]:
-    """``(line_no, image, annotation)`` per non-blank line of a train/val index.
+    """``(line_no, image, annotation)`` per non-blank line of a train/val index (``iter_pairs``)."""
+    return list(iter_pairs(index_file, mapper))
+
+
+def iter_pairs(index_file: str | Path, mapper: PathMapper) -> Iterator[tuple[int, str, str]]:
+    """``(line_no, image, annotation)`` per non-blank line of a train/val index, read one line at
+    a time (a reader that builds a record per line never holds the whole index).
 
     A line with only an image has annotation ``""``. Trailing empty columns are tolerated.
     """
-    pairs = []
     for line_no, line in _lines(index_file, mapper):
         fields = [f.strip() for f in line.split("\t")]
         while len(fields) > 1 and not fields[-1]:
@@ -38,8 +44,7 @@ def read_pairs(index_file: str | Path, mapper: PathMapper) -> list[tuple[int, st
         for path in fields:
             if path:
                 _check_path(path, index_file, line_no)
-        pairs.append((line_no, fields[0], fields[1] if len(fields) == 2 else ""))
-    return pairs
+        yield line_no, fields[0], fields[1] if len(fields) == 2 else ""
 
 
 def read_candidates(index_file: str | Path, mapper: PathMapper) -> list[str]:
@@ -56,17 +61,20 @@ def read_candidates(index_file: str | Path, mapper: PathMapper) -> list[str]:
     return paths
 
 
-def _lines(index_file: str | Path, mapper: PathMapper) -> list[tuple[int, str]]:
-    """Non-blank lines with their 1-based numbers."""
+def _lines(index_file: str | Path, mapper: PathMapper) -> Iterator[tuple[int, str]]:
+    """Non-blank lines with their 1-based numbers, one at a time (``\\n``, ``\\r\\n`` and ``\\r``
+    end a line)."""
     host = mapper.host(index_file)
     if not host.is_file():
         raise DatasetError(f"index file {index_file} does not exist" +
                            (f" (looked at {host})" if str(host) != str(index_file) else ""))
     try:
-        text = host.read_text(encoding="utf-8-sig")
+        with open(host, encoding="utf-8-sig") as f:
+            for line_no, line in enumerate(f, start=1):
+                if line.strip():
+                    yield line_no, line.removesuffix("\n")
     except (OSError, UnicodeDecodeError) as exc:
         raise DatasetError(f"cannot read index file {index_file}: {exc}") from exc
-    return [(n, line) for n, line in enumerate(text.split("\n"), start=1) if line.strip()]
 
 
 def _check_path(path: str, index_file: str | Path, line_no: int) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 from ymir_base.data.ark import parse_ark
 from ymir_base.data.coco import CocoFiles
 from ymir_base.data.images import image_size
-from ymir_base.data.index import read_pairs
+from ymir_base.data.index import iter_pairs
 from ymir_base.data.types import Dataset, ImageRecord, ObjectAnnotation
 from ymir_base.data.validate import check_boxes
 from ymir_base.data.voc import parse_voc
@@ -59,7 +59,7 @@ def load_split(index_file: str | Path, mapper: PathMapper, class_names: Sequence
     # carry a mask (the safe reading; seg-coco would drop maskless objects)
     segmentation = annotation_format in SEGMENTATION_FORMATS
     coco_files = CocoFiles(class_names, segmentation=segmentation)
-    for line_no, asset, annotation in read_pairs(index_file, mapper):
+    for line_no, asset, annotation in iter_pairs(index_file, mapper):
         where = f"index {index_file} line {line_no}"
         path = mapper.host(asset)
         if not path.is_file():
