@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from pathlib import Path
-
-import yolov5
 
 from ymir_base.errors import ConfigError
 
-PACKAGE_DIR = Path(yolov5.__file__).parent
+# found without importing yolov5: its first import belongs to runtime.import_yolov5 (a quick one)
+PACKAGE_DIR = Path(find_spec("yolov5").origin).parent
 P5 = ("yolov5n", "yolov5s", "yolov5m", "yolov5l", "yolov5x")
 P6 = ("yolov5n6", "yolov5s6", "yolov5m6", "yolov5l6", "yolov5x6")
 SEG = ("yolov5n-seg", "yolov5s-seg", "yolov5m-seg", "yolov5l-seg", "yolov5x-seg")  # YOLOv5-seg (v7.0)
