@@ -241,11 +241,25 @@ def write_outputs(ctx: TaskContext, backend: Backend | type[Backend], outcome: P
         LOG.warning("%d candidate(s) could not be read: %s", len(outcome.unreadable),
                     ", ".join(outcome.unreadable[:10]))
     if ctx.env.run_mining:
+        warn_if_all_tied(outcome)
         write_mining_result(ctx.host(ctx.env.output.mining_result_file), final_scores(ctx, outcome))
     if ctx.env.run_infer:
         writer = backend.kind_for(ctx.object_type).writer
         with open_atomic(ctx.host(ctx.env.output.infer_result_file)) as out:
             writer.write(out, outcome.infer, outcome.class_names or ctx.class_names)
+
+
+def warn_if_all_tied(outcome: PredictionOutcome) -> None:
+    """Say so when every readable candidate got the same score: the miner then ranks nothing and
+    YMIR labels the first images of the candidate index. Not an error (the task did what was
+    asked), but what a user should know, e.g. of a model that detects nothing yet."""
+    unreadable = set(outcome.unreadable)
+    values = {score for asset, score in outcome.scores.items() if asset not in unreadable}
+    readable = len(outcome.scores) - len(unreadable)
+    if readable > 1 and len(values) == 1:
+        LOG.warning("mining: all %d readable candidates scored %g, so result.tsv keeps the candidate index's "
+                    "order; a model that finds nothing above its confidence threshold (an early or untrained "
+                    "model) scores this way", readable, values.pop())
 
 
 def final_scores(ctx: TaskContext, outcome: PredictionOutcome) -> list[tuple[str, float]]:
