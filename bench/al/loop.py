@@ -222,7 +222,10 @@ class Loop:
     def mine(self, folder: Path, model: Path, labelled: list[str], miner: Miner) -> dict[str, Any]:
         def action() -> dict[str, Any]:
             taken = set(labelled)
-            unlabelled = [n for n in self.dataset.pool if n not in taken]
+            # in asset-id order, so the index's order tells nothing of the dataset's layout: a miner
+            # that scores every image the same (a model that detects nothing yet) then picks as by
+            # chance, not a block of neighbouring tiles of one photo as in name order
+            unlabelled = sorted((n for n in self.dataset.pool if n not in taken), key=self.dataset.digest)
             config = {**self.settings.mining, "mining_algorithm": miner.name}
             if miner.diversity:
                 config["diversity"] = miner.diversity

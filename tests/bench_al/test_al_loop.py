@@ -139,7 +139,6 @@ def test_area_under_the_curve_and_gains_are_paired_per_seed():
     assert s["random"]["rounds"][0] == pytest.approx((0.2, 0.1414), abs=1e-3)
 
 
-@pytest.mark.slow
 def _fake_execute(self: Loop, folder: Path) -> None:
     """A stand-in for ``ymir-exec run``: a model folder for training, no boxes for infer, and a
     result.tsv scored by a hash of each candidate for mining (deterministic whatever the order)."""
@@ -182,6 +181,20 @@ def test_parallel_curves_match_and_finished_curves_are_kept_when_one_fails(datas
     assert picks[0] == picks[1] and len(picks[0]) == 6
 
 
+def test_mining_candidates_are_listed_in_asset_id_order(dataset, tmp_path, monkeypatch):
+    monkeypatch.setattr(Loop, "execute", _fake_execute)
+    plan = Plan(dataset=dataset, image="yolov5", miners=(), out=tmp_path / "out", initial=4, k=2, rounds=1, seeds=(0,))
+    loop = Loop(plan, echo=lambda _: None)
+    loop.run()
+    pool_order = [loop.dataset.digest(n) for n in loop.dataset.pool]
+    assert pool_order != sorted(pool_order)  # else the check below could not fail
+    index = (tmp_path / "out" / "sample" / "yolov5" / "seed0" / "random" / "round1" / "mine" / "in"
+             / "candidate-index.tsv").read_text().split()
+    ids = [Path(line).stem for line in index]  # /in/assets/<last 2 of the id>/<sha1>.jpg
+    assert len(ids) == 6 and ids == sorted(ids)
+
+
+@pytest.mark.slow
 def test_two_rounds_through_the_yolov5_image_move_images_and_resume(dataset, tmp_path):
     plan = Plan(dataset=dataset, image="yolov5", miners=(Miner("entropy"),), out=tmp_path / "out", initial=4, k=2,
                 rounds=2, seeds=(0,), epochs=1, img_size=64)
