@@ -106,6 +106,7 @@ class Point:
     map: float
     seconds: dict[str, float] = field(default_factory=dict)  # train, eval, mine of this round
     redundant: int = 0  # picks of this round that were near-duplicates of labelled images or earlier picks
+    tied: bool = False  # the round's mining gave every candidate the same score: its picks are the index's order
 
 
 class Loop:
@@ -157,10 +158,12 @@ class Loop:
             current = current + picked["picked"]
             point, model = self.train_and_evaluate(folder, seed, current, r, picked["seconds"])
             point.redundant = int(picked.get("redundant", 0))
+            point.tied = bool(picked.get("tied", False))
             points.append(point)
             self.echo(f"[{self.plan.image} {self.dataset.name} seed {seed}] {miner.label} round {r}: "
                       f"{len(current)} labelled, mAP@0.5 {point.map50:.3f} "
-                      f"({', '.join(f'{k} {v:.0f} s' for k, v in point.seconds.items())})")
+                      f"({', '.join(f'{k} {v:.0f} s' for k, v in point.seconds.items())})"
+                      + (", every mining score tied" if point.tied else ""))
         return points
 
     def write_results(self, curves: dict[str, dict[str, list[dict]]], seconds: float) -> dict[str, Any]:
@@ -238,7 +241,8 @@ class Loop:
             prefixes = {str(n): redundant(self.dataset, labelled, [name for name, _ in ranked[:n]])
                         for n in PREFIXES if n <= len(ranked)}
             return {"picked": picked, "scores": [score for _, score in ranked[:self.plan.k]],
-                    "redundant": redundant(self.dataset, labelled, picked), "redundant_at": prefixes}
+                    "redundant": redundant(self.dataset, labelled, picked), "redundant_at": prefixes,
+                    "tied": len(ranked) > 1 and len({score for _, score in ranked}) == 1}
 
         return step(folder, action)
 

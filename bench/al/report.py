@@ -51,7 +51,9 @@ def summarise(results: dict[str, Any], metric: str = "map50") -> dict[str, dict[
                 for key, value in point["seconds"].items():
                     seconds[key] = seconds.get(key, 0.0) + value / (len(runs) * (len(run) - 1))
         redundant = sum(p.get("redundant", 0) for run in runs for p in run[1:]) / len(runs)
+        mined = [p.get("tied", False) for run in runs for p in run[1:]]
         summary[miner] = {"labelled": labelled, "rounds": [_mean_std(v) for v in per_round], "redundant": redundant,
+                          "tied": (sum(mined), len(mined)),
                           "auc": _mean_std(list(aucs.values())), "final": _mean_std(list(finals.values())),
                           "gain_auc": _mean_std(gain_auc) if gain_auc else None,
                           "gain_final": _mean_std(gain_final) if gain_final else None,
@@ -91,8 +93,9 @@ def table(results: dict[str, Any], metric: str = "map50") -> str:
     summary = summarise(results, metric)
     labelled = next(iter(summary.values()))["labelled"]
     head = ("| miner | " + " | ".join(f"L={n}" for n in labelled)
-            + " | AUC | gain AUC vs random | gain final vs random | near-duplicate picks | s/round (mine+train+eval) |")
-    rows = [head, "|---|" + "---:|" * (len(labelled) + 5)]
+            + " | AUC | gain AUC vs random | gain final vs random | near-duplicate picks | tied rankings "
+            "| s/round (mine+train+eval) |")
+    rows = [head, "|---|" + "---:|" * (len(labelled) + 6)]
     for miner, s in summary.items():
         cells = [f"{m:.3f} ± {d:.3f}" for m, d in s["rounds"]]
         gains = [("-" if g is None or miner == "random" else f"{g[0]:+.3f} ± {g[1]:.3f}")
@@ -100,7 +103,8 @@ def table(results: dict[str, Any], metric: str = "map50") -> str:
         per_round = sum(s["seconds"].values())
         parts = "+".join(f"{s['seconds'].get(k, 0):.0f}" for k in ("mine", "train", "eval"))
         rows.append(f"| {miner} | " + " | ".join(cells) + f" | {s['auc'][0]:.3f} ± {s['auc'][1]:.3f} | "
-                    + " | ".join(gains) + f" | {s['redundant']:.1f} | {per_round:.0f} ({parts}) |")
+                    + " | ".join(gains) + f" | {s['redundant']:.1f} | {s['tied'][0]}/{s['tied'][1]} "
+                    f"| {per_round:.0f} ({parts}) |")
     return "\n".join(rows)
 
 
@@ -110,7 +114,9 @@ def write_report(root: Path) -> Path:
     sections = ["# Active-learning benchmark runs", "",
                 "mAP@0.5 on the held-out test set after each round (mean ± std over seeds); AUC: the curve's "
                 "mean mAP@0.5 over the labelled counts; gains are paired per seed against random; near-duplicate "
-                "picks: picks per run that share a near-duplicate group with a labelled image or an earlier pick. "
+                "picks: picks per run that share a near-duplicate group with a labelled image or an earlier pick; tied "
+                "rankings: mining steps where every candidate got the same score (the picks are then the "
+                "candidate index's order, asset ids: as by chance). "
                 "Made by `bench/al_bench.py report`.", ""]
     found = sorted(root.rglob("results.json"))
     for path in found:

@@ -194,6 +194,28 @@ def test_mining_candidates_are_listed_in_asset_id_order(dataset, tmp_path, monke
     assert len(ids) == 6 and ids == sorted(ids)
 
 
+def test_rounds_whose_mining_scores_all_tie_are_marked_and_counted(dataset, tmp_path, monkeypatch):
+    def tied_execute(self: Loop, folder: Path) -> None:
+        _fake_execute(self, folder)
+        tsv = folder / "out" / "result.tsv"
+        if tsv.is_file() and "seed1" in str(folder):  # seed 1: a model that scores every candidate 0
+            tsv.write_text("".join(f"{line.split()[0]}\t0\n" for line in tsv.read_text().splitlines()))
+
+    monkeypatch.setattr(Loop, "execute", tied_execute)
+    plan = Plan(dataset=dataset, image="yolov5", miners=(), out=tmp_path / "out", initial=4, k=2, rounds=2,
+                seeds=(0, 1))
+    results = Loop(plan, echo=lambda _: None).run()
+    run = tmp_path / "out" / "sample" / "yolov5"
+    tied = {f.parent.parent.parent.parent.name + "/" + f.parent.parent.name: json.loads(f.read_text())["tied"]
+            for f in run.rglob("mine/step.json")}
+    assert tied == {"seed0/round1": False, "seed0/round2": False, "seed1/round1": True, "seed1/round2": True}
+    assert [p["tied"] for p in results["curves"]["random"]["1"]] == [False, True, True]  # round 0 mines nothing
+    assert summarise(results)["random"]["tied"] == (2, 4)
+    report = write_report(tmp_path / "out").read_text()
+    row = next(line for line in report.splitlines() if line.startswith("| random |"))
+    assert "| tied rankings |" in report and "| 2/4 |" in row
+
+
 @pytest.mark.slow
 def test_two_rounds_through_the_yolov5_image_move_images_and_resume(dataset, tmp_path):
     plan = Plan(dataset=dataset, image="yolov5", miners=(Miner("entropy"),), out=tmp_path / "out", initial=4, k=2,
