@@ -254,12 +254,14 @@ def warn_if_all_tied(outcome: PredictionOutcome) -> None:
     YMIR labels the first images of the candidate index. Not an error (the task did what was
     asked), but what a user should know, e.g. of a model that detects nothing yet."""
     unreadable = set(outcome.unreadable)
-    values = {score for asset, score in outcome.scores.items() if asset not in unreadable}
+    scores = (score for asset, score in outcome.scores.items() if asset not in unreadable)
+    first = next(scores, None)
     readable = len(outcome.scores) - len(unreadable)
-    if readable > 1 and len(values) == 1:
+    # stops at the first different score: no copy of a large pool's scores
+    if readable > 1 and all(score == first for score in scores):
         LOG.warning("mining: all %d readable candidates scored %g, so result.tsv keeps the candidate index's "
                     "order; a model that finds nothing above its confidence threshold (an early or untrained "
-                    "model) scores this way", readable, values.pop())
+                    "model) scores this way", readable, first)
 
 
 def final_scores(ctx: TaskContext, outcome: PredictionOutcome) -> list[tuple[str, float]]:
