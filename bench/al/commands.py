@@ -1,4 +1,4 @@
-"""The ``run`` and ``report`` subcommands of bench/al_bench.py."""
+"""The ``run``, ``pretrain``, ``diversity`` and ``report`` subcommands of bench/al_bench.py."""
 
 from __future__ import annotations
 
@@ -26,13 +26,33 @@ def add_run(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("-k", type=int, default=10, help="images moved from the pool to the labelled set per round")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (initial set, validation split)")
-    p.add_argument("--scale", choices=("cpu", "gpu"), default="cpu")
-    p.add_argument("--epochs", type=int, help="training epochs per round (default: the scale's)")
-    p.add_argument("--img-size", type=int, help="input size of every task (default: the scale's)")
     p.add_argument("--jobs", type=int, default=1,
                    help="tasks at once: round 0 of every seed, then every (seed, miner) curve (e.g. on one GPU)")
+    _model_options(p)
+    p.add_argument("--pretrained", type=Path, metavar="MODEL_DIR",
+                   help="every training starts from this model (a stage folder, e.g. the one "
+                        "'al_bench.py pretrain' prints) with the image's own fine-tuning settings")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.set_defaults(func=run)
+
+
+def _model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scale", choices=("cpu", "gpu"), default="cpu")
+    p.add_argument("--model", help="the image's model instead of the scale's (e.g. yolov5n)")
+    p.add_argument("--epochs", type=int, help="training epochs per round (default: the scale's)")
+    p.add_argument("--img-size", type=int, help="input size of every task (default: the scale's)")
+
+
+def add_pretrain(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("pretrain", help="train one model on a whole pool, e.g. a source set, to start from",
+                              description="One training task on every pool image of a prepared set (e.g. "
+                                          "'data fashion --source N'), evaluated on its test set; prints the "
+                                          "model folder to give 'run --pretrained'.")
+    p.add_argument("dataset", type=Path, help="a prepared dataset folder (images/, pool.json, test.json)")
+    p.add_argument("--image", required=True)
+    _model_options(p)
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    p.set_defaults(func=pretrain)
 
 
 def add_diversity(subparsers: argparse._SubParsersAction) -> None:
@@ -62,9 +82,20 @@ def run(args: argparse.Namespace) -> int:
     miners = tuple(Miner.parse(m) for m in args.miners.split(",") if m.strip())
     plan = Plan(dataset=args.dataset, image=args.image, miners=miners, out=args.out, initial=args.initial, k=args.k,
                 rounds=args.rounds, seeds=tuple(int(s) for s in args.seeds.split(",")), scale=args.scale,
-                epochs=args.epochs, img_size=args.img_size)
+                epochs=args.epochs, img_size=args.img_size, pretrained=args.pretrained, model=args.model)
     Loop(plan, echo=lambda line: print(line, flush=True), jobs=args.jobs).run()
     print(write_report(args.out))
+    return 0
+
+
+def pretrain(args: argparse.Namespace) -> int:
+    # a plan of round 0 only, whose labelled set is the whole pool (k and rounds are not used)
+    plan = Plan(dataset=args.dataset, image=args.image, miners=(), out=args.out, initial=3, k=1, rounds=1,
+                seeds=(0,), scale=args.scale, epochs=args.epochs, img_size=args.img_size, model=args.model)
+    loop = Loop(plan, echo=lambda line: print(line, flush=True))
+    point, model = loop.train_and_evaluate(loop.folder / "pretrain", 0, list(loop.dataset.pool), 0, None)
+    print(f"pretrained model: {model} (test mAP@0.5 {point.map50:.3f}, mAP@0.5:0.95 {point.map:.3f}; "
+          f"{point.seconds['train']:.0f} s training)")
     return 0
 
 

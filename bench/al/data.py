@@ -18,38 +18,41 @@ from al import fashion, trees
 from al.cache import cache_root, dataset_writer, is_ready
 
 DATASETS = ("trees", "fashion")
-FASHION_DEFAULTS = {"seed": 0, "pool": 600, "test": 200}
+FASHION_DEFAULTS = {"seed": 0, "pool": 600, "test": 200, "source": 0}
 # BGR, one per class: ten colours that stay apart on photos
 _COLOURS = ((0, 220, 255), (255, 0, 255), (255, 255, 0), (0, 140, 255), (180, 105, 255), (0, 255, 128),
             (255, 128, 0), (128, 0, 255), (255, 255, 255), (0, 0, 255))
 
 
 def folder_name(name: str, variant: str = "detection", seed: int | None = None, pool: int | None = None,
-                test: int | None = None) -> str:
+                test: int | None = None, source: int | None = None) -> str:
     """The dataset's folder in the cache: the plain name for the defaults, otherwise the variant
     and every parameter that differs, so another setting never reuses a folder."""
     parts = [name] if variant == "detection" else [f"{name}-{variant}"]
-    for key, value in (("seed", seed), ("pool", pool), ("test", test)):
+    for key, value in (("seed", seed), ("pool", pool), ("test", test), ("source", source)):
         if value is not None and value != FASHION_DEFAULTS[key]:
             parts.append(f"{key}{value}")
     return "_".join(parts)
 
 
 def prepare(name: str, cache: Path | None = None, *, seed: int | None = None, pool: int | None = None,
-            test: int | None = None, variant: str = "detection", force: bool = False) -> tuple[Path, bool]:
+            test: int | None = None, variant: str = "detection", force: bool = False,
+            source: int | None = None) -> tuple[Path, bool]:
     """The prepared dataset's folder and whether this call wrote it (a folder with READY is kept
     unless ``force``)."""
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}: one of {', '.join(DATASETS)}")
-    if name == "trees" and (seed is not None or pool is not None or test is not None or variant != "detection"):
-        raise ValueError("trees is a fixed set of real photos: --seed, --pool, --test and --variant are for fashion")
-    for flag, value in (("--pool", pool), ("--test", test)):
+    if name == "trees" and (seed is not None or pool is not None or test is not None or source is not None
+                            or variant != "detection"):
+        raise ValueError("trees is a fixed set of real photos: --seed, --pool, --test, --source and --variant are "
+                         "for fashion")
+    for flag, value in (("--pool", pool), ("--test", test), ("--source", source)):
         if value is not None and value < 1:
             raise ValueError(f"{flag} must be at least 1 image, not {value}")
     if variant not in fashion.VARIANTS:
         raise ValueError(f"unknown variant {variant!r}: one of {', '.join(fashion.VARIANTS)}")
     cache = Path(cache) if cache is not None else cache_root()
-    folder = cache / folder_name(name, variant, seed, pool, test)
+    folder = cache / folder_name(name, variant, seed, pool, test, source)
     if is_ready(folder) and not force:
         return folder, False
     with dataset_writer(folder) as tmp:
@@ -58,7 +61,8 @@ def prepare(name: str, cache: Path | None = None, *, seed: int | None = None, po
         else:
             fashion.build(tmp, seed=FASHION_DEFAULTS["seed"] if seed is None else seed,
                           n_pool=FASHION_DEFAULTS["pool"] if pool is None else pool,
-                          n_test=FASHION_DEFAULTS["test"] if test is None else test, variant=variant)
+                          n_test=FASHION_DEFAULTS["test"] if test is None else test, variant=variant,
+                          source=source or 0)
     return folder, True
 
 
@@ -163,6 +167,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help=f"fashion: generation seed (default {FASHION_DEFAULTS['seed']})")
     p.add_argument("--pool", type=int, help=f"fashion: pool images (default {FASHION_DEFAULTS['pool']})")
     p.add_argument("--test", type=int, help=f"fashion: test images (default {FASHION_DEFAULTS['test']})")
+    p.add_argument("--source", type=int, metavar="N",
+                   help="fashion: pool.json becomes N balanced images made of the item photos that the pool of "
+                        "this seed does not use, a set to pretrain on (al_bench.py pretrain); same test set")
     p.add_argument("--variant", choices=fashion.VARIANTS, default="detection",
                    help="fashion: rotated adds rbox, instance adds segmentation (RLE masks)")
     p.add_argument("--force", action="store_true", help="rebuild even when the folder is READY")
@@ -174,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         folder, written = prepare(args.name, args.cache, seed=args.seed, pool=args.pool, test=args.test,
-                                  variant=args.variant, force=args.force)
+                                  variant=args.variant, force=args.force, source=args.source)
     except (ValueError, FileNotFoundError) as exc:
         raise SystemExit(f"al_bench data: {exc}") from exc
     print(folder)

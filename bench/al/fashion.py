@@ -89,6 +89,7 @@ class Rendered:
     jpeg: bytes
     scene: int  # index of the composition: near-copies share it
     annotations: list[dict[str, Any]]  # category_id, xyxy and the variant's keys
+    items: tuple[int, ...] = ()  # indices of the item photos pasted (objects and fragments)
 
 
 # --- loading the real inputs ---------------------------------------------------------------------
@@ -431,13 +432,20 @@ def generate_split(items: np.ndarray, labels: np.ndarray, backgrounds: Sequence[
         fragments = [int(rng.integers(len(items))) for _ in range(int(rng.integers(settings.fragments[0],
                                                                                   settings.fragments[1] + 1)))]
         scene = make_scene(rng, items, picks, fragments, backgrounds, settings, rotate=variant == "rotated")
+        used = tuple(index for index, _ in picks) + tuple(fragments)
         jpeg, annotations = render(scene, settings, variant, rng)
-        out.append(Rendered(jpeg, scene_index, annotations))
+        out.append(Rendered(jpeg, scene_index, annotations, used))
         for _ in range(n_copies):
             jpeg, annotations = render(scene, settings, variant, rng, near_copy=True,
                                        quality=int(rng.integers(55, 91)))
-            out.append(Rendered(jpeg, scene_index, annotations))
+            out.append(Rendered(jpeg, scene_index, annotations, used))
     return out
+
+
+def unused_items(items: tuple[np.ndarray, np.ndarray], rendered: Sequence[Rendered]) -> tuple[np.ndarray, np.ndarray]:
+    """The item photos and labels of ``items`` that none of ``rendered`` pastes."""
+    keep = np.setdiff1d(np.arange(len(items[1])), [i for r in rendered for i in r.items])
+    return items[0][keep], items[1][keep]
 
 
 def _info(seed: int, variant: str, settings: Settings) -> dict[str, Any]:
@@ -461,17 +469,31 @@ def _info(seed: int, variant: str, settings: Settings) -> dict[str, Any]:
 
 def generate(folder: Path, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
              backgrounds: Sequence[np.ndarray], *, seed: int, n_pool: int, n_test: int,
-             settings: Settings | None = None, variant: str = "detection") -> None:
+             settings: Settings | None = None, variant: str = "detection", source: int = 0) -> None:
     """Writes images/, pool.json and test.json into ``folder``: the pool from the ``train`` item
     photos (shuffled, near-copies sharing the group of the composition's first image), the test set
-    from the ``test`` ones."""
+    from the ``test`` ones.
+
+    With ``source`` > 0, pool.json holds instead ``source`` balanced images without near-copies,
+    made only from the ``train`` photos that the pool of this seed does not paste: a set to
+    pretrain a model on (as YMIR users start from COCO weights) that shares no item photo with the
+    pool the loop labels from, and the same test set."""
     settings = settings or Settings()
     (folder / "images").mkdir(parents=True, exist_ok=True)
     categories = [{"id": i, "name": name} for i, name in enumerate(CLASS_NAMES)]
+    splits = [("pool", train, n_pool, 0, False), ("test", test, n_test, 1, True)]
+    if source:
+        pool = generate_split(*train, backgrounds, n_pool, np.random.default_rng([seed, 0]), settings,
+                              balanced=False, variant=variant)
+        splits[0] = ("pool", unused_items(train, pool), source, 2, True)
+    info = _info(seed, variant, settings)
+    if source:
+        info["description"] += (f"; pool.json is a pretraining source set of {source} balanced images whose item "
+                                f"photos the pool of seed {seed} ({n_pool} images) does not use")
     first_id = 1
-    for split_name, (items, labels), n_images, stream in (("pool", train, n_pool, 0), ("test", test, n_test, 1)):
+    for split_name, (items, labels), n_images, stream, balanced in splits:
         rng = np.random.default_rng([seed, stream])
-        rendered = generate_split(items, labels, backgrounds, n_images, rng, settings, balanced=split_name == "test",
+        rendered = generate_split(items, labels, backgrounds, n_images, rng, settings, balanced=balanced,
                                   variant=variant)
         order = rng.permutation(len(rendered))
         split = CocoSplit(first_id)
@@ -485,13 +507,12 @@ def generate(folder: Path, train: tuple[np.ndarray, np.ndarray], test: tuple[np.
             for a in r.annotations:
                 extra = {k: v for k, v in a.items() if k not in ("category_id", "xyxy")}
                 split.add_box(image_id, a["category_id"], a["xyxy"], **extra)
-        write_coco(folder / f"{split_name}.json", _info(seed, variant, settings), split.images, split.annotations,
-                   categories)
+        write_coco(folder / f"{split_name}.json", info, split.images, split.annotations, categories)
         first_id += len(rendered)
 
 
 def build(folder: Path, *, seed: int, n_pool: int, n_test: int, variant: str = "detection",
-          fashion_dir: Path = FASHION_DIR) -> None:
+          fashion_dir: Path = FASHION_DIR, source: int = 0) -> None:
     """:func:`generate` on the Debian package's photos and skimage's bundled images."""
     generate(folder, load_fashion("train", fashion_dir), load_fashion("test", fashion_dir), load_backgrounds(),
-             seed=seed, n_pool=n_pool, n_test=n_test, variant=variant)
+             seed=seed, n_pool=n_pool, n_test=n_test, variant=variant, source=source)

@@ -46,14 +46,15 @@ def link_assets(dataset: Dataset, names: Sequence[str], in_dir: Path) -> None:
 
 
 def training_in(dataset: Dataset, train: Sequence[str], val: Sequence[str], in_dir: Path,
-                config: Mapping[str, Any]) -> Path:
-    """A training task on the labelled images ``train`` (validated on ``val``)."""
+                config: Mapping[str, Any], models: dict[str, Path] | None = None) -> Path:
+    """A training task on the labelled images ``train`` (validated on ``val``), starting from the
+    model in ``models`` (stage name: folder) when given, as ``pretrained_model_params``."""
     link_assets(dataset, [*train, *val], in_dir)
     samples = [sample_of(dataset, dataset.pool[n]) for n in train]
     val_samples = [sample_of(dataset, dataset.pool[n]) for n in val]
     return write_task(in_dir, task="training", samples=samples, val_samples=val_samples,
                       class_names=dataset.class_names, object_type="detection", fmt="ark",
-                      task_id=_task_id(in_dir), extra_config=dict(config))
+                      task_id=_task_id(in_dir), extra_config=dict(config), models=models)
 
 
 def predict_in(dataset: Dataset, names: Sequence[str], in_dir: Path, task: str, model_dir: Path,

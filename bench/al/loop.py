@@ -2,8 +2,9 @@
 
 Per seed: a random initial labelled set L0 of the pool; a model trained on it (round 0, shared by
 every miner) and evaluated on the test set. Then, per miner and round: mine the unlabelled pool U
-with the last model, move the top-k of ``result.tsv`` from U to L, train on L from scratch (YMIR
-trains a new model on the grown dataset), evaluate. Each task is one ``ymir-exec run IMAGE`` on a
+with the last model, move the top-k of ``result.tsv`` from U to L, train on L afresh (YMIR trains a
+new model on the grown dataset: from random initialisation, or from the plan's pretrained model as
+a user's training starts from one), evaluate. Each task is one ``ymir-exec run IMAGE`` on a
 ``/in`` folder the loop writes; the labelled images are split into training and validation images
 (a fixed fraction by a seeded hash: the executor needs validation images to pick its best epoch).
 
@@ -81,6 +82,8 @@ class Plan:
     epochs: int | None = None
     img_size: int | None = None
     val_fraction: float = 0.2
+    pretrained: Path | None = None  # a trained model's folder every training starts from (al_bench.py pretrain)
+    model: str | None = None  # instead of the scale's model (settings.MODELS)
 
     def __post_init__(self) -> None:
         if "random" not in {m.label for m in self.miners}:  # the baseline every curve is compared with
@@ -118,8 +121,11 @@ class Loop:
             raise ValueError(f"{plan.dataset}: the pool has {len(self.dataset.pool)} images, fewer than the "
                              f"{needed} the plan labels (initial {plan.initial} + k {plan.k} x {plan.rounds} rounds)")
         self.folder = plan.folder(self.dataset)
+        if plan.pretrained is not None and not any(p.is_file() for p in Path(plan.pretrained).glob("*")):
+            raise ValueError(f"--pretrained {plan.pretrained}: not a model folder (no files in it)")
         self.settings: TaskSettings = task_settings(plan.image, plan.scale, self.folder / "settings",
-                                                    epochs=plan.epochs, img_size=plan.img_size)
+                                                    epochs=plan.epochs, img_size=plan.img_size,
+                                                    pretrained=plan.pretrained is not None, model=plan.model)
 
     def run(self) -> dict[str, Any]:
         """Run (or finish) every seed and miner; write and return the results. ``results.json`` is
@@ -203,8 +209,11 @@ class Loop:
     def train(self, folder: Path, seed: int, labelled: list[str]) -> dict[str, Any]:
         def action() -> dict[str, Any]:
             train, val = self.split(seed, labelled)
-            training_in(self.dataset, train, val, folder / "in", self.settings.training)
+            pretrained = Path(self.plan.pretrained) if self.plan.pretrained is not None else None
+            training_in(self.dataset, train, val, folder / "in", self.settings.training,
+                        {pretrained.name: pretrained} if pretrained else None)
             self.execute(folder)
+            shutil.rmtree(folder / "in" / "models", ignore_errors=True)  # a copy of the pretrained model
             models = folder / "out" / "models"
             result = yaml.safe_load((models / "result.yaml").read_text(encoding="utf-8"))
             shutil.rmtree(folder / "out" / "work", ignore_errors=True)  # checkpoints: up to GBs per round

@@ -1,7 +1,8 @@
 """The settings each task of the loop runs an image with, at a scale.
 
-``cpu``: the image's smallest model, from random initialisation, at a small input size and few
-epochs, so that a whole run fits a 2-core machine. ``gpu``: ALBench-like, a small model (YOLOv5s
+``cpu``: the image's smallest model, from random initialisation (or from a model the loop is given
+with ``--pretrained``), at a small input size and few epochs, so that a whole run fits a 2-core
+machine. ``gpu``: ALBench-like, a small model (YOLOv5s
 size) for 10 epochs per round at 640 px on one GPU. Mining keeps the image's own defaults but for
 the input size, the batch and the workers (what YMIR users get); the evaluation infer keeps every
 box down to 0.001 (the mAP needs the whole precision/recall curve).
@@ -55,9 +56,12 @@ def _has_weights(folder: Path) -> bool:
 
 
 def task_settings(image: str, scale: str, work_dir: Path, *, epochs: int | None = None,
-                  img_size: int | None = None) -> TaskSettings:
+                  img_size: int | None = None, pretrained: bool = False, model: str | None = None) -> TaskSettings:
     """What the loop sets for each task of ``image`` (detection) at ``scale``; files the settings
-    need (YOLOv5's hyp file) go to ``work_dir``."""
+    need (YOLOv5's hyp file) go to ``work_dir``. ``pretrained``: every training starts from a
+    pretrained model the loop passes, so the image's own (fine-tuning) defaults apply. ``model``
+    replaces the scale's model (the value of the image's model parameter: ``yolov5n``, a config
+    file, ...)."""
     if scale not in SCALES:
         raise ValueError(f"scale {scale!r} is not one of {', '.join(SCALES)}")
     backend = backend_class(image)
@@ -66,9 +70,14 @@ def task_settings(image: str, scale: str, work_dir: Path, *, epochs: int | None 
     s = {**SCALES[scale], **({"epochs": epochs} if epochs else {}), **({"img_size": img_size} if img_size else {})}
     # from random initialisation (CPU scale, or no weights baked in where the loop runs), the demo's
     # optimiser settings (YOLOv5: AdamW, a gentler hyp): the image's fine-tuning defaults assume weights
-    scratch = scale == "cpu" or not _has_weights(backend.weights_dir())
+    scratch = not pretrained and (scale == "cpu" or not _has_weights(backend.weights_dir()))
     demo = backend.demo_settings(Path(work_dir)).get("training", {}) if scratch else {}
-    training = {**{k: v for k, v in demo.items() if k == "args_options"}, **MODELS[scale].get(image, {})}
+    models = MODELS[scale].get(image, {})
+    if model is not None:
+        if not models:
+            raise ValueError(f"{image}: no model parameter known to replace with {model!r}")
+        models = {key: model for key in models}
+    training = {**{k: v for k, v in demo.items() if k == "args_options"}, **models}
     sets: dict[str, dict[str, Any]] = {}
     for task in ("training", "mining", "infer"):
         values = {"img_size": s["img_size"]} if "img_size" in schema[task] else {}

@@ -77,6 +77,33 @@ def test_generation_is_byte_identical_for_a_seed(tmp_path):
     assert files(first) != files(other)
 
 
+def test_the_source_set_pastes_no_item_photo_of_the_pool(tmp_path):
+    items, labels = synthetic_items(per_class=12)
+    items[:, 0, 0] = np.arange(len(items))  # every photo unique
+    pool = fashion.generate_split(items, labels, synthetic_backgrounds(), 12, np.random.default_rng(0), SMALL,
+                                  balanced=False)
+    used = {i for r in pool for i in r.items}
+    assert all(len(r.items) >= len(r.annotations) for r in pool) and used
+    left, left_labels = fashion.unused_items((items, labels), pool)
+    assert len(left) == len(items) - len(used)
+    assert not {int(x) for x in left[:, 0, 0]} & used  # the pixel carries the index
+    assert list(left_labels) == [int(labels[i]) for i in sorted(set(range(len(items))) - used)]
+
+
+def test_a_source_set_replaces_the_pool_and_keeps_the_test_set(tmp_path):
+    train = synthetic_items(per_class=12)
+    plain = make(tmp_path / "plain", n_pool=6, n_test=4)
+    fashion.generate(tmp_path / "source", train, synthetic_items(2), synthetic_backgrounds(), seed=3, n_pool=6,
+                     n_test=4, settings=SMALL, source=6)
+    source = json.loads((tmp_path / "source" / "pool.json").read_text())
+    assert len(source["images"]) == 6 and all(i["group"] == i["id"] for i in source["images"])  # no near-copies
+    assert "pretraining source set of 6" in source["info"]["description"]
+    tests = [json.loads((f / "test.json").read_text()) for f in (plain, tmp_path / "source")]
+    assert tests[0]["annotations"] == tests[1]["annotations"]
+    assert all((plain / "images" / i["file_name"]).read_bytes() == (tmp_path / "source" / "images" / i["file_name"])
+               .read_bytes() for i in tests[0]["images"])
+
+
 def test_a_box_is_the_visible_extent_of_the_pasted_mask():
     scene = flat_scene((block_layer(20, 14), 10, 12), (block_layer(16, 16), 60, 50))
     _, annotations = fashion.render(scene, SMALL, "detection", np.random.default_rng(0))
@@ -230,8 +257,9 @@ def test_the_writer_renames_into_place_and_writes_ready_last(tmp_path):
 def test_prepare_writes_once_and_a_rerun_does_nothing(tmp_path, monkeypatch):
     calls = []
 
-    def fake_build(folder, *, seed, n_pool, n_test, variant):
+    def fake_build(folder, *, seed, n_pool, n_test, variant, source):
         calls.append((seed, n_pool, n_test, variant))
+        assert source == 0
         make(folder, seed=seed, n_pool=n_pool, n_test=n_test, variant=variant)
 
     monkeypatch.setattr(fashion, "build", fake_build)
@@ -244,6 +272,7 @@ def test_prepare_writes_once_and_a_rerun_does_nothing(tmp_path, monkeypatch):
     assert len(calls) == 2 and files(folder) == before
     assert "pool: 8 images" in data.summary(folder)
     assert data.folder_name("fashion") == "fashion" and data.folder_name("fashion", "rotated") == "fashion-rotated"
+    assert data.folder_name("fashion", source=500) == "fashion_source500"
     with pytest.raises(ValueError, match="fixed set"):
         data.prepare("trees", tmp_path, pool=5)
     with pytest.raises(ValueError, match="--pool must be at least 1"):

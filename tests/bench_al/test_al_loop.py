@@ -10,10 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "bench"))
 
+from al import commands  # noqa: E402
 from al.dataset import load_dataset  # noqa: E402
 from al.diversity import table as diversity_table  # noqa: E402
 from al.loop import Loop, Miner, Plan, ranking, redundant, step  # noqa: E402
@@ -214,6 +216,58 @@ def test_rounds_whose_mining_scores_all_tie_are_marked_and_counted(dataset, tmp_
     report = write_report(tmp_path / "out").read_text()
     row = next(line for line in report.splitlines() if line.startswith("| random |"))
     assert "| tied rankings |" in report and "| 2/4 |" in row
+
+
+def _training_configs(monkeypatch) -> list[dict]:
+    """Runs the loop on _fake_execute and collects each training task's config.yaml and model files."""
+    seen: list[dict] = []
+
+    def execute(self: Loop, folder: Path) -> None:
+        if not (folder / "in" / "candidate-index.tsv").is_file():
+            config = yaml.safe_load((folder / "in" / "config.yaml").read_text())
+            models = folder / "in" / "models"
+            seen.append({**config, "files": sorted(str(p.relative_to(models)) for p in models.rglob("*.pt"))})
+        _fake_execute(self, folder)
+
+    monkeypatch.setattr(Loop, "execute", execute)
+    return seen
+
+
+def test_a_pretrained_model_starts_every_training_with_fine_tuning_settings(dataset, tmp_path, monkeypatch):
+    stage = tmp_path / "pretrained" / "best"
+    stage.mkdir(parents=True)
+    (stage / "best.pt").write_bytes(b"weights")
+    seen = _training_configs(monkeypatch)
+    plan = Plan(dataset=dataset, image="yolov5", miners=(), out=tmp_path / "out", initial=4, k=2, rounds=1,
+                seeds=(0,), pretrained=stage, model="yolov5s")
+    Loop(plan, echo=lambda _: None).run()
+    assert len(seen) == 2  # round 0 and random's round 1
+    for config in seen:
+        assert config["pretrained_model_params"] == ["/in/models/best/best.pt"] and config["files"] == ["best/best.pt"]
+        assert config["model"] == "yolov5s" and "args_options" not in config  # the image's own defaults
+    assert not list((tmp_path / "out").rglob("train/in/models"))  # each round's copy of the model is removed
+    scratch = _training_configs(monkeypatch)
+    Loop(Plan(dataset=dataset, image="yolov5", miners=(), out=tmp_path / "scratch", initial=4, k=2, rounds=1,
+              seeds=(0,)), echo=lambda _: None).run()
+    assert "pretrained_model_params" not in scratch[0] and scratch[0]["model"] == "yolov5n"
+    assert "--hyp" in scratch[0]["args_options"]  # the demo's optimiser settings, for random initialisation
+    with pytest.raises(ValueError, match="not a model folder"):
+        Loop(Plan(dataset=dataset, image="yolov5", miners=(), out=tmp_path / "x", initial=4, k=2, rounds=1,
+                  pretrained=tmp_path / "none"))
+
+
+def test_pretrain_trains_on_the_whole_pool_and_names_the_model(dataset, tmp_path, monkeypatch, capsys):
+    seen = _training_configs(monkeypatch)
+    parser = commands.argparse.ArgumentParser()
+    commands.add_pretrain(parser.add_subparsers())
+    args = parser.parse_args(["pretrain", str(dataset), "--image", "yolov5", "--model", "yolov5s", "--epochs", "3",
+                              "--out", str(tmp_path / "out")])
+    assert args.func(args) == 0
+    train = tmp_path / "out" / "sample" / "yolov5" / "pretrain" / "train"
+    step_json = json.loads((train / "step.json").read_text())
+    assert sorted(step_json["train"] + step_json["val"]) == sorted(load_dataset(dataset).pool)
+    assert seen[0]["model"] == "yolov5s" and seen[0]["epochs"] == 3 and "pretrained_model_params" not in seen[0]
+    assert f"pretrained model: {train / 'out' / 'models' / 'best'} (test mAP@0.5 0.000" in capsys.readouterr().out
 
 
 @pytest.mark.slow
