@@ -29,11 +29,15 @@ def add_run(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--jobs", type=int, default=1,
                    help="tasks at once: round 0 of every seed, then every (seed, miner) curve (e.g. on one GPU)")
     _model_options(p)
+    _pretrained_option(p)
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    p.set_defaults(func=run)
+
+
+def _pretrained_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pretrained", type=Path, metavar="MODEL_DIR",
                    help="every training starts from this model (a stage folder, e.g. the one "
                         "'al_bench.py pretrain' prints) with the image's own fine-tuning settings")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    p.set_defaults(func=run)
 
 
 def _model_options(p: argparse.ArgumentParser) -> None:
@@ -65,9 +69,8 @@ def add_diversity(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", default="0,0.25,0.5,1", help="comma-separated diversity weights")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--initial", type=int, default=10, help="labelled images the round-0 model trains on")
-    p.add_argument("--scale", choices=("cpu", "gpu"), default="cpu")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--img-size", type=int)
+    _model_options(p)
+    _pretrained_option(p)
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.set_defaults(func=diversity)
 
@@ -101,7 +104,8 @@ def pretrain(args: argparse.Namespace) -> int:
 
 def diversity(args: argparse.Namespace) -> int:
     plan = Plan(dataset=args.dataset, image=args.image, miners=(), out=args.out, initial=args.initial,
-                seeds=(args.seed,), scale=args.scale, epochs=args.epochs, img_size=args.img_size)
+                seeds=(args.seed,), scale=args.scale, epochs=args.epochs, img_size=args.img_size,
+                pretrained=args.pretrained, model=args.model)
     out = write_study(Loop(plan, echo=lambda line: print(line, flush=True)), args.seed,
                       [m.strip().lower() for m in args.miners.split(",") if m.strip()],
                       [float(w) for w in args.weights.split(",")])
