@@ -4,15 +4,54 @@ its ground truth, with pycocotools (mAP@0.5 and mAP@0.5:0.95, all areas, 100 det
 from __future__ import annotations
 
 import contextlib
-import io
 import json
+import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, TextIO
 
 import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from al.dataset import Dataset
+
+
+class _QuietThreads(threading.local):
+    active = False
+
+
+_QUIET = _QuietThreads()
+_WRAP = threading.Lock()
+
+
+class _ThreadFilteredStdout:
+    """sys.stdout that drops what a thread inside :func:`quiet` writes and passes the rest on."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        return len(text) if _QUIET.active else self.stream.write(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Silences pycocotools' prints in this thread only. contextlib.redirect_stdout swaps the
+    process-wide sys.stdout: two evaluations overlapping in the loop's threads (``--jobs``) could
+    leave it pointing at a discarded buffer, and every later progress line was lost."""
+    with _WRAP:
+        if not isinstance(sys.stdout, _ThreadFilteredStdout):
+            sys.stdout = _ThreadFilteredStdout(sys.stdout)
+    _QUIET.active = True
+    try:
+        yield
+    finally:
+        _QUIET.active = False
 
 
 def ground_truth(dataset: Dataset) -> COCO:
@@ -26,7 +65,7 @@ def ground_truth(dataset: Dataset) -> COCO:
     coco = COCO()
     coco.dataset = {"images": images, "annotations": annotations,
                     "categories": [{"id": i, "name": n} for i, n in enumerate(dataset.class_names)]}
-    with contextlib.redirect_stdout(io.StringIO()):
+    with quiet():
         coco.createIndex()
     return coco
 
@@ -55,7 +94,7 @@ def evaluate(dataset: Dataset, infer_result: Path) -> dict[str, float]:
     found = detections(dataset, infer_result)
     if not found:
         return {"map50": 0.0, "map": 0.0, "detections": 0}
-    with contextlib.redirect_stdout(io.StringIO()):
+    with quiet():
         evaluator = COCOeval(gt, gt.loadRes(found), "bbox")
         evaluator.evaluate()
         evaluator.accumulate()
