@@ -72,14 +72,14 @@ def plot(results: dict[str, Any], out_png: Path, metric: str = "map50") -> Path:
     for miner, s in summary.items():
         mean = np.array([m for m, _ in s["rounds"]])
         std = np.array([d for _, d in s["rounds"]])
-        line, = ax.plot(s["labelled"], mean, marker="o", label=f"{miner} (AUC {s['auc'][0]:.3f})",
+        line, = ax.plot(s["labelled"], mean, marker="o", label=f"{miner} (AUC {s['auc'][0]:.3f}, {s['seeds']} seeds)",
                         linestyle="--" if miner == "random" else "-")
         ax.fill_between(s["labelled"], mean - std, mean + std, alpha=0.15, color=line.get_color())
     data = results["dataset"]
     ax.set_xlabel("labelled images")
     ax.set_ylabel("mAP@0.5 on the test set" if metric == "map50" else "mAP@0.5:0.95 on the test set")
-    ax.set_title(f"{results['plan']['image']} on {data['name']}: mean ± std over "
-                 f"{len(results['plan']['seeds'])} seeds", fontsize=10)
+    # a run cut short has fewer finished seeds for some miners than the plan names: the legend says
+    ax.set_title(f"{results['plan']['image']} on {data['name']}: mean ± std over the finished seeds", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -94,8 +94,8 @@ def table(results: dict[str, Any], metric: str = "map50") -> str:
     labelled = next(iter(summary.values()))["labelled"]
     head = ("| miner | " + " | ".join(f"L={n}" for n in labelled)
             + " | AUC | gain AUC vs random | gain final vs random | near-duplicate picks | tied rankings "
-            "| s/round (mine+train+eval) |")
-    rows = [head, "|---|" + "---:|" * (len(labelled) + 6)]
+            "| s/round (mine+train+eval) | seeds |")
+    rows = [head, "|---|" + "---:|" * (len(labelled) + 7)]
     for miner, s in summary.items():
         cells = [f"{m:.3f} ± {d:.3f}" for m, d in s["rounds"]]
         gains = [("-" if g is None or miner == "random" else f"{g[0]:+.3f} ± {g[1]:.3f}")
@@ -104,7 +104,7 @@ def table(results: dict[str, Any], metric: str = "map50") -> str:
         parts = "+".join(f"{s['seconds'].get(k, 0):.0f}" for k in ("mine", "train", "eval"))
         rows.append(f"| {miner} | " + " | ".join(cells) + f" | {s['auc'][0]:.3f} ± {s['auc'][1]:.3f} | "
                     + " | ".join(gains) + f" | {s['redundant']:.1f} | {s['tied'][0]}/{s['tied'][1]} "
-                    f"| {per_round:.0f} ({parts}) |")
+                    f"| {per_round:.0f} ({parts}) | {s['seeds']} |")
     return "\n".join(rows)
 
 

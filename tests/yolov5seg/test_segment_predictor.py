@@ -7,6 +7,7 @@ import functools
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -64,6 +65,7 @@ def upstream_prediction(weights: Path, image_file: Path, img_size: int, conf: fl
 # (images, their size, img_size, our batch, conf, detections at least): the sample's small
 # images, and camera-sized ones whose letterbox pads (640x480 at 320 runs at 320x256) with their
 # masks made at 640x480 (a higher conf keeps that to some 75 masks)
+EDGE = np.ones((3, 3), np.uint8)  # the one-pixel band on each side of a mask's boundary
 PARITY_CASES = [(6, (160, 128), 96, 4, 0.3, 20), (4, (640, 480), 320, 2, 0.4, 50)]
 
 
@@ -85,7 +87,12 @@ def test_batched_masks_and_boxes_match_yolov5s_own_segment_prediction(tmp_path, 
         for rle, mask in zip(pred.masks, masks, strict=True):
             assert rle["size"] == list(mask.shape)
             mine = mask_utils.decode({"size": rle["size"], "counts": rle["counts"].encode()})
-            assert (mine != mask).sum() <= max(2, 0.002 * mask.sum())  # batch-order float noise at the 0.5 edge
+            # random weights leave the mask logits near 0: float differences between batched and
+            # one-image convolutions (which also differ between CPUs' kernels) flip pixels where the
+            # probability crosses 0.5, on the mask's edge only; a shift or a wrong crop flips more
+            edge = cv2.dilate(mask, EDGE).astype(bool) & ~cv2.erode(mask, EDGE).astype(bool)
+            diff = mine != mask
+            assert not (diff & ~edge).any() and diff.sum() <= max(2, 0.2 * edge.sum())
             compared += 1
     assert compared >= least
 
