@@ -36,14 +36,19 @@ def edit_yaml(path: Path, **changes) -> None:
 def kill_after_stage(cmd: list[str], stage: str, timeout: float = 600) -> None:
     """Run ``cmd`` and have it SIGKILL itself right after result.yaml lists ``stage`` (YMIR's stop
     is `docker rm -f`: no grace period). The kill point is exact, not a race with a timer."""
+    kill_after(cmd, f"stage:{stage}", timeout)
+
+
+def kill_after(cmd: list[str], point: str, timeout: float = 600) -> None:
+    """Run ``cmd`` and have it SIGKILL itself right after the fault point ``point`` (ymir_base.faults)."""
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                            env={**os.environ, faults.KILL_AFTER: f"stage:{stage}"})
+                            env={**os.environ, faults.KILL_AFTER: point})
     try:
         code = proc.wait(timeout)
     finally:
         with contextlib.suppress(ProcessLookupError):  # data loader workers left behind
             os.killpg(proc.pid, signal.SIGKILL)
-    assert code == -signal.SIGKILL, f"the task ended with {code} instead of being killed after stage {stage}"
+    assert code == -signal.SIGKILL, f"the task ended with {code} instead of being killed after {point}"
 
 
 def detection_result(predictions: dict, class_names: list[str], *, with_angle: bool = False,

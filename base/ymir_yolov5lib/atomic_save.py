@@ -3,7 +3,8 @@
 leaves neither the previous epoch's checkpoint nor this one's: the rerun of the task finds no
 checkpoint to resume from and trains from the start, although result.yaml lists the killed run's
 stages. While :func:`atomic_torch_saves` is active, a ``torch.save`` to a path writes a temporary
-file beside it and renames it over the target, so the file is always one whole checkpoint."""
+file beside it and renames it over the target, so the file is always one whole checkpoint. The
+fault point ``saved:<file name>`` follows each save (ymir_base.faults)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from ymir_base import faults
 
 
 @contextmanager
@@ -31,6 +34,7 @@ def atomic_torch_saves() -> Iterator[None]:
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
+        faults.reached(f"saved:{target.name}")
 
     torch.save = save
     try:

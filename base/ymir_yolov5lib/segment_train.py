@@ -32,7 +32,7 @@ import torch
 
 from ymir_base.data.types import Dataset
 from ymir_base.engine.backend import Backend
-from ymir_base.engine.training import TaskMarker, check_finite_loss
+from ymir_base.engine.training import EpochJournal, TaskMarker, check_finite_loss
 from ymir_base.errors import ModelError
 from ymir_base.monitor import Monitor
 from ymir_base.protocol.context import TaskContext
@@ -41,7 +41,15 @@ from ymir_base.results.training import TrainingResult
 from ymir_yolov5lib import models, trust
 from ymir_yolov5lib.atomic_save import atomic_torch_saves
 from ymir_yolov5lib.segment_data import write_seg_dataset
-from ymir_yolov5lib.train import _Reporter, build_opt, changed_options, drive, resumable_checkpoint, run_dir
+from ymir_yolov5lib.train import (
+    _Reporter,
+    build_opt,
+    changed_options,
+    drive,
+    resumable_checkpoint,
+    run_dir,
+    run_options,
+)
 
 LOG = logging.getLogger(__name__)
 RUN_NAME = "train-seg"
@@ -72,9 +80,13 @@ def _train_here(backend: Backend, ctx: TaskContext, dataset: Dataset, data_yaml:
     if not resume and opt.weights:
         check_segment_weights(Path(opt.weights))
     opt.save_period = 1  # the trainer then hands every epoch's checkpoint to GenericLogger.log_model
-    reporter = _SegReporter(ctx, monitor, result, dataset, epochs=int(opt.epochs),
-                            batches_per_epoch=math.ceil(len(dataset.train) / max(1, int(opt.batch_size))),
-                            start_epoch=start_epoch)
+    run = run_options(opt, resume)
+    reporter = _SegReporter(ctx, monitor, result, dataset, epochs=int(run["epochs"]),
+                            batches_per_epoch=math.ceil(len(dataset.train) / max(1, int(run["batch_size"]))),
+                            journal=EpochJournal(folder), start_epoch=start_epoch)
+    if reporter.catch_up(Path(resume) if resume else None):
+        reporter.close()
+        return
     TaskMarker(folder).write(ctx.task_id)
     LOG.info("yolov5-seg train options: %s", changed_options(opt, y5seg.parse_opt))
     try:
@@ -157,14 +169,17 @@ class _SegReporter(_Reporter):
     """The detection reporter's stages, progress and tensorboard, fed by the seg trainer's hooks."""
 
     def __init__(self, ctx: TaskContext, monitor: Monitor, result: TrainingResult, dataset: Dataset, epochs: int,
-                 batches_per_epoch: int, start_epoch: int = 0):
-        super().__init__(ctx, monitor, result, dataset, epochs, batches_per_epoch)
+                 batches_per_epoch: int, journal: EpochJournal, start_epoch: int = 0):
+        super().__init__(ctx, monitor, result, dataset, epochs, batches_per_epoch, journal)
         self.evaluation = InstanceEvaluation(DetectionEvaluation(0.0), DetectionEvaluation(0.0))
         self.iteration = start_epoch * self.batches
         self.epoch = start_epoch  # 1-based number of the last evaluated epoch
 
     def main_value(self) -> float:
         return self.evaluation.mask.map50
+
+    def evaluation_of(self, logged: Any) -> InstanceEvaluation:
+        return evaluation_from_metrics(logged)
 
     def on_batch(self) -> None:
         self.iteration += 1
@@ -176,7 +191,8 @@ class _SegReporter(_Reporter):
     def on_epoch_metrics(self, metrics: dict[str, Any], epoch: int) -> None:
         self.epoch = epoch + 1
         self.iteration = self.epoch * self.batches
-        self.evaluation = evaluation_from_metrics(metrics)
+        self.evaluation = self.evaluation_of(metrics)
+        self.journal.evaluated(self.epoch, {key: float(value) for key, value in metrics.items()})
         if self.tb is not None:
             losses = {k: float(v) for k, v in metrics.items() if k.startswith(("train/", "val/"))}
             for tag, value in {**losses, **self.evaluation.scalars()}.items():

@@ -27,7 +27,7 @@ from ymir_base.data.types import Dataset
 from ymir_base.engine import shm
 from ymir_base.engine.backend import Backend
 from ymir_base.engine.ddp import launch_torchrun
-from ymir_base.engine.training import TaskMarker, check_finite_loss
+from ymir_base.engine.training import EpochJournal, TaskMarker, check_finite_loss
 from ymir_base.errors import ConfigError, ModelError
 from ymir_base.monitor import Monitor
 from ymir_base.protocol.context import TaskContext
@@ -83,8 +83,13 @@ def _train_here(backend: Backend, ctx: TaskContext, dataset: Dataset, data_yaml:
         LOG.info("training of this task already finished in an earlier run; keeping its stages")
         return
     opt = build_opt(backend, ctx, data_yaml, resume, y5train.parse_opt, run_dir(ctx))
-    reporter = _Reporter(ctx, monitor, result, dataset, epochs=int(opt.epochs),
-                         batches_per_epoch=math.ceil(len(dataset.train) / max(1, int(opt.batch_size))))
+    run = run_options(opt, resume)
+    reporter = _Reporter(ctx, monitor, result, dataset, epochs=int(run["epochs"]),
+                         batches_per_epoch=math.ceil(len(dataset.train) / max(1, int(run["batch_size"]))),
+                         journal=EpochJournal(run_dir(ctx)))
+    if reporter.catch_up(Path(resume) if resume else None):
+        reporter.close()
+        return
     callbacks = Callbacks()
     callbacks.register_action("on_train_batch_end", callback=reporter.on_train_batch_end)
     callbacks.register_action("on_fit_epoch_end", callback=reporter.on_fit_epoch_end)
@@ -112,6 +117,17 @@ def resumable_checkpoint(ctx: TaskContext, folder: Path) -> str | None:
         return "finished"
     LOG.info("resuming the killed run of this task from %s (epoch %d done)", last, epoch + 1)
     return str(last)
+
+
+def run_options(opt: Any, resume: str | None) -> dict[str, Any]:
+    """The options the trainer runs with. Resuming, yolov5 replaces the parsed ``opt`` (defaults
+    but ``--resume``) by the killed run's: its run folder's opt.yaml, else the checkpoint's."""
+    if not resume:
+        return vars(opt)
+    saved = Path(resume).parent.parent / "opt.yaml"
+    if saved.is_file():
+        return yaml.safe_load(saved.read_text(encoding="utf-8"))
+    return dict(torch.load(resume, map_location="cpu", weights_only=False)["opt"])
 
 
 def build_opt(backend: Backend, ctx: TaskContext, data_yaml: Path, resume: str | None,
@@ -233,10 +249,10 @@ class _Reporter:
     """yolov5 callbacks -> monitor progress, tensorboard scalars and result.yaml stages."""
 
     def __init__(self, ctx: TaskContext, monitor: Monitor, result: TrainingResult, dataset: Dataset, epochs: int,
-                 batches_per_epoch: int):
+                 batches_per_epoch: int, journal: EpochJournal):
         from torch.utils.tensorboard import SummaryWriter
 
-        self.ctx, self.monitor, self.result = ctx, monitor, result
+        self.ctx, self.monitor, self.result, self.journal = ctx, monitor, result, journal
         self.epochs, self.batches = max(1, epochs), max(1, batches_per_epoch)
         self.class_names = list(dataset.class_names)
         self.val_classes = {obj.class_id for record in dataset.val for obj in record.objects}
@@ -247,13 +263,38 @@ class _Reporter:
         result.evaluate_config = evaluate_config(0.001)  # yolov5's validation confidence threshold
         result.preferred_stage = STAGE_BEST
 
+    def catch_up(self, checkpoint: Path | None) -> bool:
+        """Before the trainer starts. A new run (``checkpoint`` None) forgets an earlier journal.
+        A resumed run first writes the stages of its checkpoint's epoch when the kill landed between
+        the checkpoint and them. True when that epoch was the last: yolov5 would resume into an
+        empty epoch loop and fail, and everything but its final clean-up is done."""
+        if checkpoint is None:
+            if is_rank_zero():
+                self.journal.clear()
+            return False
+        epoch = int(torch.load(checkpoint, map_location="cpu", weights_only=False)["epoch"]) + 1
+        evaluation = self.journal.pending(epoch)
+        if evaluation is not None and is_rank_zero():
+            LOG.info("writing the stages of epoch %d, which the kill of the earlier run cut off", epoch)
+            self.evaluation = self.evaluation_of(evaluation)
+            self.save_stages(checkpoint, epoch, epoch >= self.epochs)
+        if epoch >= self.epochs:
+            LOG.info("the killed run had trained all %d epochs; keeping its stages", self.epochs)
+            return True
+        return False
+
+    def evaluation_of(self, logged: Any) -> Any:
+        """The evaluation from what ``on_fit_epoch_end`` logged (as kept in the journal)."""
+        return evaluation_from_log(logged, self.class_names, self.val_classes)
+
     def on_train_batch_end(self, model: Any, ni: int, imgs: Any, targets: Any, paths: Any, mloss: Any) -> None:
         check_finite_loss(mloss, ni, "yolov5's hyp lr0: args_options --hyp FILE")
         self.monitor.progress(0.95 * (ni + 1) / (self.epochs * self.batches))
 
     def on_fit_epoch_end(self, log_vals: list[Any], epoch: int, best_fitness: Any, fi: Any) -> None:
         vals = [float(v) for v in log_vals]
-        self.evaluation = evaluation_from_log(vals, self.class_names, self.val_classes)
+        self.evaluation = self.evaluation_of(vals)
+        self.journal.evaluated(epoch + 1, vals)
         if self.tb is not None:
             scalars = {tag: vals[i] for i, tag in LOSS_TAGS.items() if i < len(vals)}
             for tag, value in {**scalars, **self.evaluation.scalars()}.items():
@@ -279,6 +320,7 @@ class _Reporter:
             self._stage(STAGE_BEST, checkpoint, "best.pt", n, top_level=True)
         if not cfg["save_best_only"] and (n % int(cfg["save_period"]) == 0 or final_epoch):
             self._stage(f"epoch_{n}", checkpoint, f"epoch_{n}.pt", n)
+        self.journal.staged(n)
         self.monitor.progress(0.95 * n / self.epochs)
 
     def _stage(self, name: str, checkpoint: Path, filename: str, epoch: int, top_level: bool = False) -> None:

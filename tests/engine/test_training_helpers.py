@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ymir_base import ranks
-from ymir_base.engine.training import TaskMarker, check_finite_loss
+from ymir_base.engine.training import EpochJournal, TaskMarker, check_finite_loss
 from ymir_base.errors import ErrorCode, NanError
 
 
@@ -24,6 +24,22 @@ def test_task_marker_tells_this_tasks_run_from_others(tmp_path):
     assert finished.matches("t1")
     finished.clear()
     assert not finished.matches("t1") and marker.matches("t1")
+
+
+def test_epoch_journal_hands_back_an_evaluated_epoch_until_its_stages_are_written(tmp_path):
+    journal = EpochJournal(tmp_path / "run")
+    assert journal.pending(1) is None  # nothing recorded
+    (tmp_path / "run").mkdir()
+    journal.evaluated(1, [0.5, 0.25])
+    assert journal.pending(1) == [0.5, 0.25] and journal.pending(2) is None
+    journal.staged(1)
+    assert journal.pending(1) is None
+    journal.evaluated(2, {"mAP": 0.75})  # keeps the staged epoch
+    assert journal.pending(2) == {"mAP": 0.75} and journal.pending(1) is None
+    journal.path.write_text('{"evaluated": 2, "evalu')  # unreadable: nothing to catch up on
+    assert journal.pending(2) is None
+    journal.clear()
+    assert not journal.path.exists()
 
 
 @pytest.mark.parametrize("loss", [1.5, torch.tensor(0.3), [torch.tensor(0.1), torch.tensor(0.2)],

@@ -9,7 +9,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import kill_after_stage, read_monitor
+from conftest import kill_after, kill_after_stage, read_monitor
 from ymir_base.engine.task import run_task
 from ymir_base.verify.checks import check_infer_result, check_mining_result, check_training_result
 
@@ -64,4 +64,28 @@ def test_killed_training_resumes_from_its_checkpoint(sample):
     assert "resuming the killed run" in again.stdout
     stages = yaml.safe_load(result.read_text())["model_stages"]
     assert {"epoch_1", "epoch_3"} <= set(stages)
+    assert check_training_result(out_dir / "models", 2, out_dir / "tensorboard") == []
+
+
+@pytest.mark.parametrize(("epochs", "point"), [
+    (1, "saved:last.pt"),   # the last epoch's checkpoint saved, none of its stages written
+    (1, "stage:epoch_1"),   # its stages written, the checkpoint not yet stripped
+    (2, "saved:last.pt"),   # epoch 1 of 2 checkpointed, its stages not written
+])
+def test_a_training_killed_between_checkpoint_and_stages_finishes_them(sample, epochs, point):
+    """yolov5 saves last.pt before the stages are made from it: the rerun writes the stages the
+    kill cut off, and does not resume into an empty epoch loop (which failed with 160004)."""
+    in_dir, out_dir = sample("training", images=8)
+    cmd = [sys.executable, "-m", "ymir_base.cli", "run", "yolov5", "--in", str(in_dir), "--out", str(out_dir),
+           "--set", "model=yolov5n", "--set", f"epochs={epochs}", "--set", "img_size=64",
+           "--set", "batch_size_per_gpu=4", "--set", "num_workers_per_gpu=0", "--set", "save_best_only=false",
+           "--set", "save_period=1"]
+    kill_after(cmd, point)
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert "resuming the killed run" in again.stdout
+    stages = yaml.safe_load((out_dir / "models" / "result.yaml").read_text())["model_stages"]
+    assert {f"epoch_{n}" for n in range(1, epochs + 1)} | {"best"} <= set(stages)
+    state, code, text = read_monitor(out_dir)
+    assert (state, code, float(text.split("\t")[2])) == (2, 0, 1.0)
     assert check_training_result(out_dir / "models", 2, out_dir / "tensorboard") == []

@@ -54,3 +54,24 @@ def test_logged_options_are_those_off_the_trainer_defaults_falsy_ones_included(s
     assert logged["noplots"] is True and logged["data"] == str(out_dir / "data.yaml")
     assert "hyp" not in logged and "rect" not in logged and "save_period" not in logged  # train.py's defaults
     assert all(isinstance(v, str | int | float | bool | list) for v in logged.values())  # a literal in the log
+
+
+def test_a_resumed_run_reports_with_the_killed_runs_epochs_and_batch(tmp_path):
+    """Resuming, the parsed options are train.py's defaults but --resume (100 epochs, batch 16);
+    yolov5 trains with the killed run's (its opt.yaml, else the checkpoint's), and so must the
+    progress and the stage numbering."""
+    from types import SimpleNamespace
+
+    import torch
+    import yaml
+
+    from ymir_yolov5lib.train import run_options
+
+    parsed = SimpleNamespace(epochs=100, batch_size=16, resume=True)
+    assert run_options(parsed, None) == vars(parsed)  # a new run: as parsed
+    weights = tmp_path / "train" / "weights"
+    weights.mkdir(parents=True)
+    torch.save({"epoch": 0, "opt": {"epochs": 3, "batch_size": 4}}, weights / "last.pt")
+    assert run_options(parsed, str(weights / "last.pt"))["epochs"] == 3
+    (tmp_path / "train" / "opt.yaml").write_text(yaml.safe_dump({"epochs": 5, "batch_size": 8}))
+    assert run_options(parsed, str(weights / "last.pt")) == {"epochs": 5, "batch_size": 8}

@@ -12,6 +12,7 @@ import yaml
 from ymir_base.data.types import Dataset, ImageRecord, ObjectAnnotation
 from ymir_base.demo.curve import read_scalars
 from ymir_base.engine.registry import image_spec
+from ymir_base.engine.training import EpochJournal
 from ymir_base.monitor import Monitor
 from ymir_base.protocol.context import build_context
 from ymir_base.protocol.paths import PathMapper
@@ -35,7 +36,7 @@ def test_stages_follow_map50_with_their_whole_evaluation(sample, tmp_path, yolov
                          [ObjectAnnotation(0, (1, 1, 9, 9)), ObjectAnnotation(1, (2, 2, 9, 9))])
     result = TrainingResult(out_dir / "models")
     reporter = _Reporter(ctx, Monitor(out_dir / "monitor.txt", "t"), result, Dataset(CLASSES, [], [record]),
-                         epochs=2, batches_per_epoch=1)
+                         epochs=2, batches_per_epoch=1, journal=EpochJournal(tmp_path))
     last = tmp_path / "weights" / "last.pt"
     last.parent.mkdir()
     shutil.copy(yolov5n_checkpoint, last)
@@ -75,7 +76,49 @@ def test_nan_loss_stops_the_run(sample):
     in_dir, out_dir = sample("training")
     ctx = build_context(image_spec("yolov5"), PathMapper(in_dir, out_dir))
     reporter = _Reporter(ctx, Monitor(out_dir / "monitor.txt", "t"), TrainingResult(out_dir / "models"),
-                         Dataset(CLASSES, [], []), epochs=1, batches_per_epoch=1)
+                         Dataset(CLASSES, [], []), epochs=1, batches_per_epoch=1, journal=EpochJournal(out_dir))
     with pytest.raises(NanError, match="iteration 4"):
         reporter.on_train_batch_end(None, 4, None, None, None, list(torch.tensor([0.1, float("inf"), 0.2])))
     reporter.close()
+
+
+@pytest.mark.parametrize("epochs", [2, 3])
+def test_a_resumed_run_writes_the_stages_a_kill_cut_off(sample, tmp_path, yolov5n_checkpoint, epochs):
+    """The kill landed after yolov5 saved last.pt of epoch 2 but before the stages of epoch 2:
+    the resumed run writes them from last.pt first; after the last epoch it trains no more (yolov5
+    itself would resume into an empty epoch loop and fail)."""
+    import torch
+
+    from ymir_yolov5lib.train import _Reporter
+
+    in_dir, out_dir = sample("training")
+    ctx = build_context(image_spec("yolov5"), PathMapper(in_dir, out_dir),
+                        overrides={"save_best_only": False, "save_period": 1})
+    record = ImageRecord("/in/assets/v.jpg", Path("v.jpg"), 64, 64, [ObjectAnnotation(0, (1, 1, 9, 9))])
+    dataset = Dataset(CLASSES, [], [record])
+
+    def reporter() -> _Reporter:
+        return _Reporter(ctx, Monitor(out_dir / "monitor.txt", "t"), TrainingResult.load(out_dir / "models"), dataset,
+                         epochs=epochs, batches_per_epoch=1, journal=EpochJournal(tmp_path))
+
+    last = tmp_path / "last.pt"
+    killed = reporter()
+    assert killed.catch_up(None) is False  # a new run
+    shutil.copy(yolov5n_checkpoint, last)
+    killed.on_fit_epoch_end(log_vals(0.5, 0.5, 0.3, 0.1, [0.1] * 3, [0.3] * 3), 0, 0.1, 0.1)
+    killed.on_model_save(last, 0, False, 0.1, 0.1)
+    killed.on_fit_epoch_end(log_vals(0.6, 0.6, 0.4, 0.2, [0.2] * 3, [0.4] * 3), 1, 0.2, 0.2)
+    torch.save({**torch.load(yolov5n_checkpoint, weights_only=False), "epoch": 1}, last)  # then the kill
+    killed.close()
+    assert yaml.safe_load((out_dir / "models/result.yaml").read_text())["mAP"] == 0.3
+
+    resumed = reporter()
+    assert resumed.catch_up(last) is (epochs == 2)
+    resumed.close()
+    data = yaml.safe_load((out_dir / "models/result.yaml").read_text())
+    assert set(data["model_stages"]) == {"best", "epoch_1", "epoch_2"}
+    assert data["mAP"] == 0.4 and data["model_stages"]["epoch_2"]["mAP"] == 0.4
+    again = reporter()  # killed once more before anything else: nothing is written twice
+    assert again.catch_up(last) is (epochs == 2)
+    again.close()
+    assert yaml.safe_load((out_dir / "models/result.yaml").read_text()) == data

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from seglayer import (
     CLASSES,
@@ -29,6 +30,7 @@ from ymir_base import faults
 from ymir_base.data.reader import load_dataset
 from ymir_base.data.types import Dataset, ImageRecord, ObjectAnnotation
 from ymir_base.demo.curve import read_scalars
+from ymir_base.engine.training import EpochJournal
 from ymir_base.errors import ConfigError, ModelError
 from ymir_base.monitor import Monitor
 from ymir_base.results.training import TrainingResult
@@ -52,7 +54,7 @@ def test_stages_follow_mask_ap_and_an_early_stop_keeps_its_last_epoch(tmp_path):
     record = ImageRecord("/in/assets/v.jpg", Path("v.jpg"), 64, 64, [ObjectAnnotation(0, (1, 1, 9, 9))])
     result = TrainingResult(out_dir / "models", object_type=4)
     reporter = _SegReporter(ctx, Monitor(out_dir / "monitor.txt", "t"), result, Dataset(CLASSES, [], [record]),
-                            epochs=5, batches_per_epoch=1)
+                            epochs=5, batches_per_epoch=1, journal=EpochJournal(tmp_path))
     weights = tmp_path / "run" / "weights"
     checkpoint = seg_checkpoint(weights)
     for epoch, (mask_ap, box_ap) in enumerate([(0.3, 0.5), (0.2, 0.9), (0.4, 0.1)]):
@@ -75,6 +77,39 @@ def test_stages_follow_mask_ap_and_an_early_stop_keeps_its_last_epoch(tmp_path):
     scalars = read_scalars(out_dir / "tensorboard")
     assert [v for _, v in scalars["metrics/maskAP_0.5"]] == pytest.approx([0.3, 0.2, 0.4])
     assert "metrics/box/mAP_0.5:0.95" in scalars and "train/seg_loss" in scalars
+
+
+def test_a_resumed_seg_run_writes_the_last_epochs_stages_a_kill_cut_off(tmp_path):
+    """Killed after the seg trainer saved last.pt of its last epoch, before that epoch's stages:
+    the resumed run writes them from the journal's metrics and trains no more."""
+    from ymir_yolov5lib.segment_train import _SegReporter
+
+    ctx, _, out_dir = seg_task(tmp_path, overrides={"save_best_only": False, "save_period": 1})
+    record = ImageRecord("/in/assets/v.jpg", Path("v.jpg"), 64, 64, [ObjectAnnotation(0, (1, 1, 9, 9))])
+
+    def reporter() -> _SegReporter:
+        return _SegReporter(ctx, Monitor(out_dir / "monitor.txt", "t"), TrainingResult.load(out_dir / "models", 4),
+                            Dataset(CLASSES, [], [record]), epochs=2, batches_per_epoch=1,
+                            journal=EpochJournal(tmp_path))
+
+    weights = tmp_path / "run" / "weights"
+    checkpoint = seg_checkpoint(weights)
+    killed = reporter()
+    killed.catch_up(None)
+    killed.on_epoch_metrics(epoch_metrics(0.3, 0.5), 0)
+    shutil.copy(checkpoint, weights / "epoch0.pt")
+    killed.on_checkpoint(weights / "epoch0.pt")
+    killed.on_epoch_metrics(epoch_metrics(0.4, 0.6), 1)
+    last = weights / "last.pt"
+    torch.save({**torch.load(checkpoint, weights_only=False), "epoch": 1}, last)  # then the kill
+    killed.close()
+
+    resumed = reporter()
+    assert resumed.catch_up(last) is True
+    resumed.close()
+    stages = yaml.safe_load((out_dir / "models/result.yaml").read_text())["model_stages"]
+    assert set(stages) == {"best", "epoch_1", "epoch_2"}
+    assert (stages["epoch_2"]["maskAP"], stages["epoch_2"]["boxAP"], stages["best"]["maskAP"]) == (0.4, 0.6, 0.4)
 
 
 @pytest.mark.parametrize(("overrides", "error", "text"), [

@@ -1,8 +1,10 @@
-"""What every image's trainer shares: the task marker that lets a killed run resume, and the
-NaN/inf loss check. (The choice of starting weights is ``Backend.starting_weights``.)"""
+"""What every image's trainer shares: the task marker that lets a killed run resume, the epoch
+journal that lets it catch up on the stages a kill cut off, and the NaN/inf loss check. (The
+choice of starting weights is ``Backend.starting_weights``.)"""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ from ymir_base.results.atomic import write_text_atomic
 
 TASK_MARKER = "ymir-task-id"
 FINISHED_MARKER = "ymir-finished"
+EPOCH_JOURNAL = "ymir-epochs.json"
 
 
 class TaskMarker:
@@ -29,6 +32,43 @@ class TaskMarker:
 
     def matches(self, task_id: str) -> bool:
         return self.path.is_file() and self.path.read_text(encoding="utf-8").strip() == task_id
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+class EpochJournal:
+    """The last epoch a trainer evaluated, with the numbers of that evaluation, and the last epoch
+    whose stages were written, in a run folder. A kill can land after the trainer checkpointed an
+    epoch but before the stages of that epoch were written: the resumed run starts after that epoch
+    and would never write them. ``pending`` then hands back what the stages need."""
+
+    def __init__(self, folder: Path, name: str = EPOCH_JOURNAL):
+        self.path = Path(folder) / name
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def evaluated(self, epoch: int, evaluation: Any) -> None:
+        """Epoch ``epoch`` (1-based) was evaluated; ``evaluation`` is JSON-serialisable."""
+        data = self._read()
+        write_text_atomic(self.path, json.dumps({"evaluated": epoch, "evaluation": evaluation,
+                                                 "staged": data.get("staged", 0)}))
+
+    def staged(self, epoch: int) -> None:
+        """The stages of epoch ``epoch`` are written."""
+        write_text_atomic(self.path, json.dumps({**self._read(), "staged": epoch}))
+
+    def pending(self, epoch: int) -> Any | None:
+        """The evaluation of ``epoch`` when it was evaluated but its stages were not written."""
+        data = self._read()
+        if data.get("evaluated") == epoch and int(data.get("staged", 0)) < epoch:
+            return data.get("evaluation")
+        return None
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)
