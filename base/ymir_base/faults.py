@@ -2,7 +2,8 @@
 
 ``YMIR_KILL_AFTER=<point>`` in the environment makes the process SIGKILL itself right after that
 point (``stage:<name>``: result.yaml has just listed the stage; ``saved:<file name>``: a yolov5
-trainer has just saved that checkpoint), the way YMIR's `docker rm -f`
+trainer has just saved that checkpoint; ``validate:<step>``: an MMEngine run starts validating
+``epoch_<n>`` or ``iter_<n>``), the way YMIR's `docker rm -f`
 stops a task. A test then kills a task at an exact moment instead of racing it with a timer.
 Unset, it costs one dictionary lookup.
 """

@@ -7,6 +7,11 @@ number, result.yaml's main metric: a detection stage's ``mAP`` is the evaluator'
 every image (CocoMetric's ``bbox_mAP_50``, or what ``OpenMMLabBackend.evaluation`` reads from
 another evaluator), a semantic stage's ``mIoU``. The other numbers go to tensorboard and to the
 stage's metrics attachment. Progress and NaN losses are reported after every iteration.
+
+MMEngine checkpoints an epoch before it validates it, so a kill in between resumes after an
+epoch that was never validated. The hook keeps the last step it made stages of in an
+``EpochJournal``, and a resumed run validates its checkpoint's step first when that validation was
+due; otherwise the last epoch of a run killed there would never become a stage.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from typing import Any, Protocol
 
 from mmengine.hooks import Hook
 
-from ymir_base.engine.training import check_finite_loss
+from ymir_base import faults
+from ymir_base.engine.training import EpochJournal, check_finite_loss
 from ymir_base.monitor import Monitor
 from ymir_base.ranks import is_rank_zero
 from ymir_base.results.atomic import link_or_copy_atomic
@@ -82,6 +88,29 @@ class YmirReportHook(Hook):
         result.preferred_stage = STAGE_BEST
         if conf_thr is not None:
             result.evaluate_config = evaluate_config(conf_thr)
+        self.journal = EpochJournal(self.config_file.parent)
+
+    def _step(self, runner: Any) -> int:
+        return int(runner.epoch if self.unit == "epoch" else runner.iter)
+
+    def _total(self, runner: Any) -> int:
+        return int(runner.max_epochs if self.unit == "epoch" else runner.max_iters)
+
+    def before_train(self, runner: Any) -> None:
+        """A new run forgets an earlier run's journal; a resumed one first validates its
+        checkpoint's step when the kill cut that validation off (see the module docstring)."""
+        step, loop = self._step(runner), runner.train_loop
+        if step == 0:
+            if is_rank_zero():
+                self.journal.clear()
+            return
+        due = step == self._total(runner) or (step >= loop.val_begin and step % loop.val_interval == 0)
+        if due and runner.val_loop is not None and self.journal.last_staged() < step:
+            LOG.info("validating %s %d, which the kill of the earlier run cut off", self.unit, step)
+            runner.val_loop.run()
+
+    def before_val_epoch(self, runner: Any) -> None:
+        faults.reached(f"validate:{self.unit}_{self._step(runner)}")
 
     def after_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None) -> None:
         check_finite_loss((outputs or {}).get("loss"), runner.iter + 1, "cfg_options optim_wrapper.optimizer.lr=...")
@@ -91,8 +120,7 @@ class YmirReportHook(Hook):
         if not is_rank_zero():
             return
         evaluation = self.evaluate(metrics or {}, self.class_names)
-        step = int(runner.epoch if self.unit == "epoch" else runner.iter)
-        total = runner.max_epochs if self.unit == "epoch" else runner.max_iters
+        step, total = self._step(runner), self._total(runner)
         runner.visualizer.add_scalars(evaluation.scalars(), step=step)
         name = f"{self.unit}_{step}"
         weights = self._save(runner, name)
@@ -105,6 +133,7 @@ class YmirReportHook(Hook):
             self.result.add_stage(STAGE_BEST, [f"{STAGE_BEST}.pth", CONFIG_NAME], stage_metrics, details=details)
         while self.keep >= 0 and len(self.step_stages) > self.keep:
             self.result.remove_stage(self.step_stages.pop(0))
+        self.journal.staged(step)
         self.monitor.progress(0.95 * step / max(1, total))
         LOG.info("%s %d: %s (best %s %.4f)", self.unit, step, evaluation.describe(), self.result.main_metric,
                  self.best_score)

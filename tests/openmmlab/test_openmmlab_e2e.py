@@ -10,7 +10,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import edit_yaml, kill_after_stage, read_monitor
+from conftest import edit_yaml, kill_after, kill_after_stage, read_monitor
 from ymir_base.engine.task import run_task
 from ymir_base.errors import ErrorCode
 from ymir_base.verify.checks import check_infer_result, check_training_result
@@ -99,3 +99,22 @@ def test_killed_training_resumes_from_its_checkpoint(sample):
     # a third start of the same finished task keeps its stages and trains no more
     third = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert third.returncode == 0 and "already finished" in third.stdout
+
+
+@pytest.mark.parametrize("epochs", [1, 2])
+def test_a_training_killed_between_checkpoint_and_validation_validates_first(sample, epochs):
+    """MMEngine checkpoints epoch 1 before it validates it. Killed in between, the rerun resumes
+    after epoch 1: it validates epoch 1 first, so epoch 1 (the last one, with 1 epoch) gets its
+    stage instead of being skipped."""
+    in_dir, out_dir = sample("training", images=10)
+    cmd = [sys.executable, "-m", "ymir_base.cli", "run", "mmyolo", "--in", str(in_dir), "--out", str(out_dir),
+           "--set", "model_name=yolov5_n", "--set", f"max_epochs={epochs}", "--set", "img_size=64",
+           "--set", "samples_per_gpu=4", "--set", "workers_per_gpu=0", "--set", "max_keep_checkpoints=-1"]
+    kill_after(cmd, "validate:epoch_1")
+    assert not (out_dir / "models" / "result.yaml").exists()  # no stage before the kill
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert "resuming the killed run" in again.stdout and "validating epoch 1, which the kill" in again.stdout
+    stages = yaml.safe_load((out_dir / "models" / "result.yaml").read_text())["model_stages"]
+    assert {f"epoch_{n}" for n in range(1, epochs + 1)} | {"best"} <= set(stages)
+    assert check_training_result(out_dir / "models", 2, out_dir / "tensorboard") == []

@@ -63,10 +63,14 @@ class EpochJournal:
         """The stages of epoch ``epoch`` are written."""
         write_text_atomic(self.path, json.dumps({**self._read(), "staged": epoch}))
 
+    def last_staged(self) -> int:
+        """The last epoch whose stages were written (0: none)."""
+        return int(self._read().get("staged", 0))
+
     def pending(self, epoch: int) -> Any | None:
         """The evaluation of ``epoch`` when it was evaluated but its stages were not written."""
         data = self._read()
-        if data.get("evaluated") == epoch and int(data.get("staged", 0)) < epoch:
+        if data.get("evaluated") == epoch and self.last_staged() < epoch:
             return data.get("evaluation")
         return None
 
