@@ -104,7 +104,8 @@ class YmirReportHook(Hook):
             if is_rank_zero():
                 self.journal.clear()
             return
-        due = step == self._total(runner) or (step >= loop.val_begin and step % loop.val_interval == 0)
+        begin, interval = getattr(loop, "val_begin", 1), max(1, int(getattr(loop, "val_interval", 1)))
+        due = step == self._total(runner) or (step >= begin and step % interval == 0)
         if due and runner.val_loop is not None and self.journal.last_staged() < step:
             LOG.info("validating %s %d, which the kill of the earlier run cut off", self.unit, step)
             runner.val_loop.run()
