@@ -71,10 +71,7 @@ def _train_here(backend: Backend, ctx: TaskContext, dataset: Dataset, data_yaml:
     if resume == "finished":
         LOG.info("training of this task already finished in an earlier run; keeping its stages")
         return
-    start_epoch = 0
-    if resume:  # checked by resumable_checkpoint
-        start_epoch = int(torch.load(resume, map_location="cpu", weights_only=False)["epoch"]) + 1
-    else:
+    if not resume:
         models.check_model_name(str(ctx.config["model"]), models.SEG)
     opt = build_opt(backend, ctx, data_yaml, resume, y5seg.parse_opt, folder)
     if not resume and opt.weights:
@@ -83,8 +80,8 @@ def _train_here(backend: Backend, ctx: TaskContext, dataset: Dataset, data_yaml:
     run = run_options(opt, resume)
     reporter = _SegReporter(ctx, monitor, result, dataset, epochs=int(run["epochs"]),
                             batches_per_epoch=math.ceil(len(dataset.train) / max(1, int(run["batch_size"]))),
-                            journal=EpochJournal(folder), start_epoch=start_epoch)
-    if reporter.catch_up(Path(resume) if resume else None):
+                            journal=EpochJournal(folder), start_epoch=resume.epochs_done if resume else 0)
+    if reporter.catch_up(resume):
         reporter.close()
         return
     TaskMarker(folder).write(ctx.task_id)

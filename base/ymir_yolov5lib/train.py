@@ -16,6 +16,7 @@ import shlex
 import sys
 from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,7 @@ def _train_here(backend: Backend, ctx: TaskContext, dataset: Dataset, data_yaml:
     reporter = _Reporter(ctx, monitor, result, dataset, epochs=int(run["epochs"]),
                          batches_per_epoch=math.ceil(len(dataset.train) / max(1, int(run["batch_size"]))),
                          journal=EpochJournal(run_dir(ctx)))
-    if reporter.catch_up(Path(resume) if resume else None):
+    if reporter.catch_up(resume):
         reporter.close()
         return
     callbacks = Callbacks()
@@ -101,42 +102,59 @@ def _train_here(backend: Backend, ctx: TaskContext, dataset: Dataset, data_yaml:
     reporter.close()
 
 
-def resumable_checkpoint(ctx: TaskContext, folder: Path) -> str | None:
-    """The ``last.pt`` of this task's killed run in ``folder``, "finished" when that run ended,
-    None when there is nothing to resume."""
+@dataclass(frozen=True)
+class Resume:
+    """A killed run to resume: its ``last.pt``, the epochs that checkpoint holds (1-based), and
+    the options yolov5 will resume it with (``killed_run_options``). Read from one load."""
+
+    checkpoint: Path
+    epochs_done: int
+    options: dict[str, Any]
+
+    def __str__(self) -> str:  # what train.py's --resume takes
+        return str(self.checkpoint)
+
+
+def resumable_checkpoint(ctx: TaskContext, folder: Path) -> Resume | str | None:
+    """This task's killed run in ``folder``, "finished" when that run ended, None when there is
+    nothing to resume."""
     last = folder / "weights" / "last.pt"
     if not (last.is_file() and TaskMarker(folder).matches(ctx.task_id)):
         return None
     try:
         trust.check_checkpoint(last)
-        epoch = torch.load(last, map_location="cpu", weights_only=False).get("epoch", -1)
+        checkpoint = torch.load(last, map_location="cpu", weights_only=False)
+        epoch = checkpoint.get("epoch", -1)
     except Exception as exc:  # a checkpoint cut short by the kill: start again
         LOG.warning("cannot resume from %s (%s); training from the start", last, exc)
         return None
     if epoch == -1:
         return "finished"
     LOG.info("resuming the killed run of this task from %s (epoch %d done)", last, epoch + 1)
-    return str(last)
+    return Resume(last, int(epoch) + 1, killed_run_options(last, checkpoint))
 
 
-def run_options(opt: Any, resume: str | None) -> dict[str, Any]:
-    """The options the trainer runs with. Resuming, yolov5 replaces the parsed ``opt`` (defaults
-    but ``--resume``) by the killed run's: its run folder's opt.yaml, else the checkpoint's."""
-    if not resume:
-        return vars(opt)
-    saved = Path(resume).parent.parent / "opt.yaml"
+def killed_run_options(last: Path, checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """The options yolov5 resumes ``last`` with: its run folder's opt.yaml, else the checkpoint's."""
+    saved = Path(last).parent.parent / "opt.yaml"
     if saved.is_file():
         return yaml.safe_load(saved.read_text(encoding="utf-8"))
-    return dict(torch.load(resume, map_location="cpu", weights_only=False)["opt"])
+    return dict(checkpoint.get("opt") or {})
 
 
-def build_opt(backend: Backend, ctx: TaskContext, data_yaml: Path, resume: str | None,
+def run_options(opt: Any, resume: Resume | None) -> dict[str, Any]:
+    """The options the trainer runs with. Resuming, yolov5 replaces the parsed ``opt`` (defaults
+    but ``--resume``) by the killed run's."""
+    return resume.options if resume else vars(opt)
+
+
+def build_opt(backend: Backend, ctx: TaskContext, data_yaml: Path, resume: Resume | None,
               parse_opt: Callable[..., Any], folder: Path) -> Any:
     """The trainer's options from the task's config, parsed by the trainer's own ``parse_opt``
     (``args_options`` last, so a user's option wins); ``folder`` is the run folder."""
     cfg = ctx.config
     if resume:
-        argv = ["--resume", resume]
+        argv = ["--resume", str(resume)]
     else:
         weights, arch = _initial_weights(backend, ctx)
         total_batch = int(cfg["batch_size_per_gpu"]) * max(1, ctx.gpu_count)
@@ -263,21 +281,21 @@ class _Reporter:
         result.evaluate_config = evaluate_config(0.001)  # yolov5's validation confidence threshold
         result.preferred_stage = STAGE_BEST
 
-    def catch_up(self, checkpoint: Path | None) -> bool:
-        """Before the trainer starts. A new run (``checkpoint`` None) forgets an earlier journal.
+    def catch_up(self, resume: Resume | None) -> bool:
+        """Before the trainer starts. A new run (``resume`` None) forgets an earlier journal.
         A resumed run first writes the stages of its checkpoint's epoch when the kill landed between
         the checkpoint and them. True when that epoch was the last: yolov5 would resume into an
         empty epoch loop and fail, and everything but its final clean-up is done."""
-        if checkpoint is None:
+        if resume is None:
             if is_rank_zero():
                 self.journal.clear()
             return False
-        epoch = int(torch.load(checkpoint, map_location="cpu", weights_only=False)["epoch"]) + 1
+        epoch = resume.epochs_done
         evaluation = self.journal.pending(epoch)
         if evaluation is not None and is_rank_zero():
             LOG.info("writing the stages of epoch %d, which the kill of the earlier run cut off", epoch)
             self.evaluation = self.evaluation_of(evaluation)
-            self.save_stages(checkpoint, epoch, epoch >= self.epochs)
+            self.save_stages(resume.checkpoint, epoch, epoch >= self.epochs)
         if epoch >= self.epochs:
             LOG.info("the killed run had trained all %d epochs; keeping its stages", self.epochs)
             return True

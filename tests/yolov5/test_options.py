@@ -65,13 +65,17 @@ def test_a_resumed_run_reports_with_the_killed_runs_epochs_and_batch(tmp_path):
     import torch
     import yaml
 
-    from ymir_yolov5lib.train import run_options
+    from ymir_base.engine.training import TaskMarker
+    from ymir_yolov5lib.train import resumable_checkpoint, run_options
 
     parsed = SimpleNamespace(epochs=100, batch_size=16, resume=True)
     assert run_options(parsed, None) == vars(parsed)  # a new run: as parsed
-    weights = tmp_path / "train" / "weights"
-    weights.mkdir(parents=True)
-    torch.save({"epoch": 0, "opt": {"epochs": 3, "batch_size": 4}}, weights / "last.pt")
-    assert run_options(parsed, str(weights / "last.pt"))["epochs"] == 3
-    (tmp_path / "train" / "opt.yaml").write_text(yaml.safe_dump({"epochs": 5, "batch_size": 8}))
-    assert run_options(parsed, str(weights / "last.pt")) == {"epochs": 5, "batch_size": 8}
+    ctx, folder = SimpleNamespace(task_id="t1"), tmp_path / "train"
+    (folder / "weights").mkdir(parents=True)
+    torch.save({"epoch": 0, "opt": {"epochs": 3, "batch_size": 4}}, folder / "weights" / "last.pt")
+    TaskMarker(folder).write("t1")
+    resume = resumable_checkpoint(ctx, folder)
+    assert resume.epochs_done == 1 and str(resume) == str(folder / "weights" / "last.pt")
+    assert run_options(parsed, resume)["epochs"] == 3
+    (folder / "opt.yaml").write_text(yaml.safe_dump({"epochs": 5, "batch_size": 8}))
+    assert run_options(parsed, resumable_checkpoint(ctx, folder)) == {"epochs": 5, "batch_size": 8}

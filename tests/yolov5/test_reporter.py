@@ -89,7 +89,7 @@ def test_a_resumed_run_writes_the_stages_a_kill_cut_off(sample, tmp_path, yolov5
     itself would resume into an empty epoch loop and fail)."""
     import torch
 
-    from ymir_yolov5lib.train import _Reporter
+    from ymir_yolov5lib.train import Resume, _Reporter
 
     in_dir, out_dir = sample("training")
     ctx = build_context(image_spec("yolov5"), PathMapper(in_dir, out_dir),
@@ -113,12 +113,12 @@ def test_a_resumed_run_writes_the_stages_a_kill_cut_off(sample, tmp_path, yolov5
     assert yaml.safe_load((out_dir / "models/result.yaml").read_text())["mAP"] == 0.3
 
     resumed = reporter()
-    assert resumed.catch_up(last) is (epochs == 2)
+    assert resumed.catch_up(Resume(last, 2, {})) is (epochs == 2)
     resumed.close()
     data = yaml.safe_load((out_dir / "models/result.yaml").read_text())
     assert set(data["model_stages"]) == {"best", "epoch_1", "epoch_2"}
     assert data["mAP"] == 0.4 and data["model_stages"]["epoch_2"]["mAP"] == 0.4
     again = reporter()  # killed once more before anything else: nothing is written twice
-    assert again.catch_up(last) is (epochs == 2)
+    assert again.catch_up(Resume(last, 2, {})) is (epochs == 2)
     again.close()
     assert yaml.safe_load((out_dir / "models/result.yaml").read_text()) == data

@@ -83,6 +83,7 @@ def test_a_resumed_seg_run_writes_the_last_epochs_stages_a_kill_cut_off(tmp_path
     """Killed after the seg trainer saved last.pt of its last epoch, before that epoch's stages:
     the resumed run writes them from the journal's metrics and trains no more."""
     from ymir_yolov5lib.segment_train import _SegReporter
+    from ymir_yolov5lib.train import Resume
 
     ctx, _, out_dir = seg_task(tmp_path, overrides={"save_best_only": False, "save_period": 1})
     record = ImageRecord("/in/assets/v.jpg", Path("v.jpg"), 64, 64, [ObjectAnnotation(0, (1, 1, 9, 9))])
@@ -105,7 +106,7 @@ def test_a_resumed_seg_run_writes_the_last_epochs_stages_a_kill_cut_off(tmp_path
     killed.close()
 
     resumed = reporter()
-    assert resumed.catch_up(last) is True
+    assert resumed.catch_up(Resume(last, 2, {})) is True
     resumed.close()
     stages = yaml.safe_load((out_dir / "models/result.yaml").read_text())["model_stages"]
     assert set(stages) == {"best", "epoch_1", "epoch_2"}

@@ -70,7 +70,7 @@ class EpochJournal:
     def pending(self, epoch: int) -> Any | None:
         """The evaluation of ``epoch`` when it was evaluated but its stages were not written."""
         data = self._read()
-        if data.get("evaluated") == epoch and self.last_staged() < epoch:
+        if data.get("evaluated") == epoch and int(data.get("staged", 0)) < epoch:
             return data.get("evaluation")
         return None
 
