@@ -196,8 +196,29 @@ def test_build_train_config_applies_the_hyper_parameters(sample, tmp_path, caplo
     assert cfg.optim_wrapper.type == "OptimWrapper" and "--amp ignored" in caplog.text  # no GPU here
     assert cfg.default_hooks.param_scheduler.warmup_mim_iter == 30  # 10 iterations x 30 epochs / 10
     assert cfg.model.bbox_head.head_module.num_classes == 3
+    # yolov5's loss weights for 3 classes at 320 px, not the config's for COCO's 80 at 640
+    assert cfg.model.bbox_head.loss_cls.loss_weight == pytest.approx(0.5 * 3 / 80)
+    assert cfg.model.bbox_head.loss_obj.loss_weight == pytest.approx(1.0 * (320 / 640) ** 2)
     assert cfg.load_from is None and cfg.resume is False  # no weights baked on this machine
     assert cfg.val_evaluator.ann_file == str(tmp_path / "v.json")
+
+
+@pytest.mark.parametrize(("name", "cls", "obj"), [
+    ("yolov5_s", 0.5 * 5 / 80, 1.0 * (256 / 640) ** 2),
+    ("yolov5_n6", 0.5 * 5 / 80 * 3 / 4, 1.0 * (256 / 640) ** 2 * 3 / 4),  # 4 output levels
+    ("yolov7_tiny", 0.5 * 5 / 80, 1.0 * (256 / 640) ** 2),
+    ("yolov8_n", 0.5, None),  # weights that depend on neither: unchanged
+])
+def test_yolov5_style_losses_are_weighed_for_the_task(name, cls, obj):
+    from ymir_mmyolo.backend import reweigh_yolov5_losses
+
+    cfg = mmyolo(name)
+    mmcfg.set_num_classes(cfg.model, 5)
+    mmcfg.resize(cfg, 256)
+    reweigh_yolov5_losses(cfg, 5)
+    head = cfg.model.bbox_head
+    assert head.loss_cls.loss_weight == pytest.approx(cls)
+    assert (head.get("loss_obj") or {}).get("loss_weight") == (None if obj is None else pytest.approx(obj))
 
 
 def test_resume_takes_the_newest_checkpoint_that_loads(tmp_path):
