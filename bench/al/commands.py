@@ -1,10 +1,11 @@
-"""The ``run``, ``pretrain``, ``diversity`` and ``report`` subcommands of bench/al_bench.py."""
+"""The ``run``, ``pretrain``, ``convert``, ``diversity`` and ``report`` subcommands of bench/al_bench.py."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from al.convert import yolov5_to_mmyolo
 from al.diversity import write_study
 from al.loop import Loop, Miner, Plan
 from al.report import write_report
@@ -59,6 +60,16 @@ def add_pretrain(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=pretrain)
 
 
+def add_convert(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("convert", help="a yolov5 model folder as mmyolo's YOLOv5 pretrained start",
+                              description="Converts a yolov5 stage (e.g. the one 'pretrain --image yolov5' prints) "
+                                          "with mmyolo's own key mapping, so that mmyolo's curves start from the "
+                                          "same detecting model without a pretraining of their own.")
+    p.add_argument("model", type=Path, help="a yolov5 stage folder (one .pt file)")
+    p.add_argument("--out", type=Path, required=True, help="the model folder to write")
+    p.set_defaults(func=convert)
+
+
 def add_diversity(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("diversity", help="near-duplicate picks per miner and diversity weight (rankings only)",
                               description="Mining tasks with the round-0 model of a plan, one per miner and "
@@ -99,6 +110,12 @@ def pretrain(args: argparse.Namespace) -> int:
     point, model = loop.train_and_evaluate(loop.folder / "pretrain", 0, list(loop.dataset.pool), 0, None)
     print(f"pretrained model: {model} (test mAP@0.5 {point.map50:.3f}, mAP@0.5:0.95 {point.map:.3f}; "
           f"{point.seconds['train']:.0f} s training)")
+    return 0
+
+
+def convert(args: argparse.Namespace) -> int:
+    target = yolov5_to_mmyolo(args.model, args.out)
+    print(f"mmyolo start: {target}\nuse: run ... --image mmyolo --model {target.stem} --pretrained {target.parent}")
     return 0
 
 
