@@ -163,7 +163,10 @@ def build_train_config(backend: OpenMMLabBackend, ctx: TaskContext, train_json: 
         # the Runner's own checkpoint only serves to resume a killed run: one, every epoch
         checkpoint = dict(type="CheckpointHook", interval=1, by_epoch=True, max_keep_ckpts=1, save_last=True)
     mmcfg.resize(cfg, int(cfg_in.get("img_size") or 0))
-    mmcfg.cap_warmup(cfg, total_iters)
+    args = mmcfg.parse_args_options(str(cfg_in.get("args_options") or ""))
+    # the starting weights of a new run; a resumed run keeps the schedule they gave it
+    weights = backend.starting_weights(ctx, backend.model_key(ctx), ".pth")
+    mmcfg.cap_warmup(cfg, total_iters, fine_tuning=weights is not None)
     cfg.default_hooks.checkpoint = checkpoint
     cfg.default_hooks.logger = dict(type="LoggerHook", interval=10)
     # a fresh visualizer per run: MMEngine keeps instances by name for the whole process
@@ -171,7 +174,6 @@ def build_train_config(backend: OpenMMLabBackend, ctx: TaskContext, train_json: 
     cfg.visualizer.vis_backends = [dict(type="LocalVisBackend"),
                                    dict(type="TensorboardVisBackend", save_dir=str(ctx.tensorboard_dir))]
 
-    args = mmcfg.parse_args_options(str(cfg_in.get("args_options") or ""))
     if args.amp and not ctx.gpu_ids:
         LOG.warning("args_options --amp ignored: mixed precision needs a GPU and this task has none")
     if ctx.gpu_ids:  # AMP whenever a GPU is present
@@ -203,10 +205,8 @@ def build_train_config(backend: OpenMMLabBackend, ctx: TaskContext, train_json: 
                 raise ConfigError(f"config key 'args_options': --resume {args.resume}: no such checkpoint")
             mmckpt.load(path)  # MMEngine would fall back to a full unpickling of a file weights_only refuses
             cfg.load_from = str(path)
-    else:
-        weights = backend.starting_weights(ctx, backend.model_key(ctx), ".pth")
-        if weights:
-            mmckpt.load(weights)  # as above: refused here, never unpickled in full by the Runner
-        cfg.load_from = str(weights) if weights else None
+    elif weights is not None:
+        mmckpt.load(weights)  # as above: refused here, never unpickled in full by the Runner
+        cfg.load_from = str(weights)
     return cfg
 

@@ -105,6 +105,39 @@ def test_yolo_warmup_is_capped_for_short_runs(name, key):
     assert cfg.default_hooks.param_scheduler[key] == 40  # never raised
 
 
+def test_a_fine_tuning_warms_up_at_least_as_long_as_yolov5s():
+    cfg = mmyolo("yolov5_n")
+    mmcfg.cap_warmup(cfg, 300, fine_tuning=True)
+    assert cfg.default_hooks.param_scheduler.warmup_mim_iter == mmcfg.FINE_TUNE_WARMUP == 100
+    cfg = mmyolo("yolov5_n")
+    mmcfg.cap_warmup(cfg, 5000, fine_tuning=True)
+    assert cfg.default_hooks.param_scheduler.warmup_mim_iter == 500  # a tenth, above the floor
+
+
+def test_a_short_run_from_the_users_model_warms_up_100_iterations(sample, tmp_path):
+    import torch
+
+    from ymir_base.engine.registry import backend_class, image_spec
+    from ymir_base.protocol.context import build_context
+    from ymir_base.protocol.paths import PathMapper
+    from ymir_openmmlab.train import build_train_config
+
+    in_dir, out_dir = sample("training")
+    start = in_dir / "models" / "best" / "yolov5_n.pth"
+    start.parent.mkdir(parents=True)
+    torch.save({"state_dict": {}}, start)
+    settings = {"model_name": "yolov5_n", "samples_per_gpu": 5, "workers_per_gpu": 0, "max_epochs": 6}
+    built = {}
+    for name, extra in (("scratch", {}), ("fine-tuned", {"pretrained_model_params": ["/in/models/best/yolov5_n.pth"]})):
+        ctx = build_context(image_spec("mmyolo"), PathMapper(in_dir, out_dir), overrides={**settings, **extra})
+        built[name] = build_train_config(backend_class("mmyolo")(), ctx, tmp_path / "t.json", tmp_path / "v.json",
+                                         tmp_path / name, train_images=50)  # 10 iterations x 6 epochs
+    assert built["scratch"].load_from is None
+    assert built["scratch"].default_hooks.param_scheduler.warmup_mim_iter == 6
+    assert built["fine-tuned"].load_from == str(start)
+    assert built["fine-tuned"].default_hooks.param_scheduler.warmup_mim_iter == 100
+
+
 def test_cfg_options_parse_like_mmengine():
     assert mmcfg.parse_cfg_options("a.b=1 c=[1,2] d=x e=(1,2)") == {"a.b": 1, "c": [1, 2], "d": "x", "e": (1, 2)}
     assert mmcfg.parse_cfg_options("") == {}
