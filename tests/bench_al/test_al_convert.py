@@ -25,10 +25,18 @@ def yolov5_model(name: str = "yolov5n", seed: int = 0):
 
     torch.manual_seed(seed)
     model = Model(str(Path(yolov5.__file__).parent / "models" / f"{name}.yaml"), nc=NUM_CLASSES)
-    for m in model.modules():  # BN statistics away from their 0/1 start, so a wrong mapping shows
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 1.5)
+    # a network whose every layer matters: BN statistics measured on images (left at 0 and 1, or set
+    # at random, the signal fades within a few layers and a wrong early mapping goes unseen) and
+    # affine parameters away from 1 and 0
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for m in norms:
+        m.momentum = None  # a cumulative average over the calibration batches
+        m.weight.data.uniform_(0.5, 1.5)
+        m.bias.data.uniform_(-0.5, 0.5)
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.rand(4, 3, 64, 96))
     return model.eval()
 
 
@@ -66,13 +74,22 @@ def test_the_converted_model_computes_what_yolov5_computes(tmp_path, capsys):
     result = mm.load_state_dict(state, strict=True)
     assert not result.missing_keys and not result.unexpected_keys
 
-    # both from the same half-precision weights; yolov5's Detect in training mode returns its raw maps
+    # both from the same half-precision weights. The backbone's and neck's feature maps are compared
+    # too: a random head's outputs are mostly its prior biases, which would hide a wrong mapping.
     reference = torch.load(stage / "best.pt", weights_only=False)["model"].float().eval()
+    taps = {4: "backbone", 6: "backbone", 9: "backbone", 17: "neck", 20: "neck", 23: "neck"}
+    seen = {}
+    for index in taps:
+        reference.model[index].register_forward_hook(lambda _m, _i, out, index=index: seen.__setitem__(index, out))
     image = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        reference.model[-1].training = True
+        reference.model[-1].training = True  # yolov5's Detect then returns its raw maps
         want = reference(image)  # per level: (1, anchors, h, w, 5 + classes)
-        cls, box, obj = mm.bbox_head.head_module(mm.neck(mm.backbone(image)))
+        features = mm.backbone(image)
+        necks = mm.neck(features)
+        cls, box, obj = mm.bbox_head.head_module(necks)
+    for got, index in zip([*features, *necks], taps, strict=True):
+        torch.testing.assert_close(got, seen[index], rtol=1e-4, atol=1e-4)
     for level, expected in enumerate(want):
         b, a, h, w, _ = expected.shape
         got = torch.cat([box[level].view(b, a, 4, h, w), obj[level].view(b, a, 1, h, w),
