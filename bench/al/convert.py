@@ -55,7 +55,6 @@ def yolov5_to_mmyolo(model_dir: Path, out_dir: Path) -> Path:
     if multiples not in SIZES:
         raise ValueError(f"{weights[0]}: depth/width multiples {multiples} match no yolov5 n/s/m/l/x")
     target = Path(out_dir) / f"yolov5_{SIZES[multiples]}.pth"
-    target.parent.mkdir(parents=True, exist_ok=True)
     convert = runpy.run_path(str(converter_script()))["convert"]
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "model.pt"  # the converter reads a name ending in 6.pt as a P6 model
@@ -67,6 +66,7 @@ def yolov5_to_mmyolo(model_dir: Path, out_dir: Path) -> Path:
             convert(str(src), str(raw))
         state = torch.load(raw, map_location="cpu", weights_only=True)["state_dict"]
     # yolov5 stores half precision; training starts from float32 weights
+    target.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"state_dict": {k: v.float() if v.is_floating_point() else v for k, v in state.items()}}, target)
     return target
 
