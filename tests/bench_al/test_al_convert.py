@@ -77,7 +77,7 @@ def test_the_converted_model_computes_what_yolov5_computes(tmp_path, capsys):
     # both from the same half-precision weights. The backbone's and neck's feature maps are compared
     # too: a random head's outputs are mostly its prior biases, which would hide a wrong mapping.
     reference = torch.load(stage / "best.pt", weights_only=False)["model"].float().eval()
-    taps = {4: "backbone", 6: "backbone", 9: "backbone", 17: "neck", 20: "neck", 23: "neck"}
+    taps = (4, 6, 9, 17, 20, 23)  # yolov5's layers that give the backbone's three outputs, then the neck's
     seen = {}
     for index in taps:
         reference.model[index].register_forward_hook(lambda _m, _i, out, index=index: seen.__setitem__(index, out))
