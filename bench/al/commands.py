@@ -31,6 +31,10 @@ def add_run(subparsers: argparse._SubParsersAction) -> None:
                    help="tasks at once: round 0 of every seed, then every (seed, miner) curve (e.g. on one GPU)")
     _model_options(p)
     _pretrained_option(p)
+    p.add_argument("--full-pool", action="store_true",
+                   help="per seed, also train on the whole pool: the level labelling everything gives, drawn "
+                        "with the curves (a setting where the curves already reach it is too easy to tell "
+                        "miners apart; one where it stays low, too small)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.set_defaults(func=run)
 
@@ -96,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
     miners = tuple(Miner.parse(m) for m in args.miners.split(",") if m.strip())
     plan = Plan(dataset=args.dataset, image=args.image, miners=miners, out=args.out, initial=args.initial, k=args.k,
                 rounds=args.rounds, seeds=tuple(int(s) for s in args.seeds.split(",")), scale=args.scale,
-                epochs=args.epochs, img_size=args.img_size, pretrained=args.pretrained, model=args.model)
+                epochs=args.epochs, img_size=args.img_size, pretrained=args.pretrained, model=args.model,
+                full_pool=args.full_pool)
     Loop(plan, echo=lambda line: print(line, flush=True), jobs=args.jobs).run()
     print(write_report(args.out))
     return 0

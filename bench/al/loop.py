@@ -84,6 +84,7 @@ class Plan:
     val_fraction: float = 0.2
     pretrained: Path | None = None  # a trained model's folder every training starts from (al_bench.py pretrain)
     model: str | None = None  # instead of the scale's model (settings.MODELS)
+    full_pool: bool = False  # per seed, also a model trained on the whole pool: what labelling it all would give
 
     def __post_init__(self) -> None:
         if "random" not in {m.label for m in self.miners}:  # the baseline every curve is compared with
@@ -132,13 +133,20 @@ class Loop:
         rewritten as each (seed, miner) curve completes, so a run cut short still reports those."""
         started = time.perf_counter()
         curves: dict[str, dict[str, list[dict]]] = {m.label: {} for m in self.plan.miners}
+        full: dict[str, dict] = {}
         lock = threading.Lock()
 
         def chain(seed: int, miner: Miner, first: tuple[Point, Path]) -> None:
             points = self.chain(seed, miner, first)
             with lock:
                 curves[miner.label][str(seed)] = [asdict(p) for p in points]
-                self.write_results(curves, time.perf_counter() - started)
+                self.write_results(curves, time.perf_counter() - started, full)
+
+        def whole_pool(seed: int) -> None:
+            point = self.full_pool(seed)
+            with lock:
+                full[str(seed)] = asdict(point)
+                self.write_results(curves, time.perf_counter() - started, full)
 
         # round 0 of every seed, then every (seed, miner) chain; tasks are subprocesses, so threads
         # are enough to run ``jobs`` of them at once (on a GPU that several small models share)
@@ -146,13 +154,28 @@ class Loop:
             firsts = dict(zip(self.plan.seeds, pool.map(self.first_round, self.plan.seeds), strict=True))
             done = [pool.submit(chain, seed, miner, firsts[seed])
                     for seed in self.plan.seeds for miner in self.plan.miners]
+            if self.plan.full_pool:  # after the curves: a run cut short has them first
+                done += [pool.submit(whole_pool, seed) for seed in self.plan.seeds]
             for future in done:
                 future.result()
-        return self.write_results(curves, time.perf_counter() - started)
+        return self.write_results(curves, time.perf_counter() - started, full)
 
     def first_round(self, seed: int) -> tuple[Point, Path]:
         """The initial labelled set's model (round 0), shared by every miner of the seed."""
-        return self.train_and_evaluate(self.folder / f"seed{seed}" / "round0", seed, self.initial_set(seed), 0, None)
+        point, model = self.train_and_evaluate(self.folder / f"seed{seed}" / "round0", seed, self.initial_set(seed),
+                                               0, None)
+        self.echo(f"[{self.plan.image} {self.dataset.name} seed {seed}] round 0: {point.labelled} labelled, "
+                  f"mAP@0.5 {point.map50:.3f}")
+        return point, model
+
+    def full_pool(self, seed: int) -> Point:
+        """A model trained on every pool image (the seed's validation split): the level a curve would
+        reach with the whole pool labelled, against which its points read as a share."""
+        point, _ = self.train_and_evaluate(self.folder / f"seed{seed}" / "full-pool", seed, list(self.dataset.pool),
+                                           0, None)
+        self.echo(f"[{self.plan.image} {self.dataset.name} seed {seed}] whole pool: {point.labelled} labelled, "
+                  f"mAP@0.5 {point.map50:.3f}")
+        return point
 
     def chain(self, seed: int, miner: Miner, first: tuple[Point, Path]) -> list[Point]:
         """The rounds of one miner from the seed's round-0 model: its learning curve."""
@@ -172,11 +195,14 @@ class Loop:
                       + (", every mining score tied" if point.tied else ""))
         return points
 
-    def write_results(self, curves: dict[str, dict[str, list[dict]]], seconds: float) -> dict[str, Any]:
+    def write_results(self, curves: dict[str, dict[str, list[dict]]], seconds: float,
+                      full: dict[str, dict] | None = None) -> dict[str, Any]:
         results = {"plan": _plain(asdict(self.plan)), "dataset": {
             "name": self.dataset.name, "description": self.dataset.description, "derived": self.dataset.derived,
             "pool": len(self.dataset.pool), "test": len(self.dataset.test), "classes": self.dataset.class_names},
             "settings": asdict(self.settings), "curves": {m: c for m, c in curves.items() if c}, "seconds": seconds}
+        if full:
+            results["full_pool"] = dict(sorted(full.items(), key=lambda item: int(item[0])))
         write_text_atomic(self.folder / RESULTS, json.dumps(results, indent=1))
         return results
 
@@ -193,9 +219,6 @@ class Loop:
         seconds = {"train": trained["seconds"], "eval": scored["seconds"]}
         if mine_seconds is not None:
             seconds = {"mine": mine_seconds, **seconds}
-        if number == 0:
-            self.echo(f"[{self.plan.image} {self.dataset.name} seed {seed}] round 0: {len(labelled)} labelled, "
-                      f"mAP@0.5 {scored['map50']:.3f}")
         return Point(number, len(labelled), scored["map50"], scored["map"], seconds), Path(trained["model"])
 
     def split(self, seed: int, labelled: list[str]) -> tuple[list[str], list[str]]:

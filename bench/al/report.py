@@ -5,6 +5,10 @@ wall time per round, and a markdown report linking the plots.
 The area under the curve is the trapezoid area of mAP@0.5 over the labelled-image count divided by
 the count's range: the curve's mean mAP. The gain over random is taken per seed (same initial set,
 same round-0 model) and then averaged, so the spread is that of the paired differences.
+
+A run with ``--full-pool`` also has, per seed, a model trained on the whole pool: the level that
+labelling everything gives. Each miner's final point is then also read as a share of it (paired
+per seed), the figure active-learning papers quote ("93.9 % of full-data performance").
 """
 
 from __future__ import annotations
@@ -30,10 +34,21 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
+def whole_pool(results: dict[str, Any], metric: str = "map50") -> tuple[int, tuple[float, float]] | None:
+    """The whole-pool models' labelled count and ``metric`` (mean, std over seeds), if the run has them."""
+    full = results.get("full_pool") or {}
+    if not full:
+        return None
+    return next(iter(full.values()))["labelled"], _mean_std([p[metric] for p in full.values()])
+
+
 def summarise(results: dict[str, Any], metric: str = "map50") -> dict[str, dict[str, Any]]:
     """Per miner: labelled counts, the mean and std of ``metric`` per round, the AUC and final value
-    (mean, std), their gains over random (mean, std over seeds) and the mean seconds per round."""
+    (mean, std), their gains over random (mean, std over seeds), the final value's share of the
+    whole-pool model's (mean, std over the seeds that have both; None without one) and the mean
+    seconds per round."""
     curves = results["curves"]
+    full = {s: p[metric] for s, p in (results.get("full_pool") or {}).items() if p[metric] > 0}
     random = curves.get("random", {})
     summary = {}
     for miner, seeds in curves.items():
@@ -45,6 +60,7 @@ def summarise(results: dict[str, Any], metric: str = "map50") -> dict[str, dict[
         paired = [s for s in seeds if s in random]
         gain_auc = [aucs[s] - auc(labelled, [p[metric] for p in random[s]]) for s in paired]
         gain_final = [finals[s] - random[s][-1][metric] for s in paired]
+        shares = [finals[s] / full[s] for s in seeds if s in full]
         seconds: dict[str, float] = {}
         for run in runs:
             for point in run[1:]:
@@ -57,6 +73,7 @@ def summarise(results: dict[str, Any], metric: str = "map50") -> dict[str, dict[
                           "auc": _mean_std(list(aucs.values())), "final": _mean_std(list(finals.values())),
                           "gain_auc": _mean_std(gain_auc) if gain_auc else None,
                           "gain_final": _mean_std(gain_final) if gain_final else None,
+                          "share_final": _mean_std(shares) if shares else None,
                           "seconds": seconds, "seeds": len(runs)}
     return summary
 
@@ -75,6 +92,11 @@ def plot(results: dict[str, Any], out_png: Path, metric: str = "map50") -> Path:
         line, = ax.plot(s["labelled"], mean, marker="o", label=f"{miner} (AUC {s['auc'][0]:.3f}, {s['seeds']} seeds)",
                         linestyle="--" if miner == "random" else "-")
         ax.fill_between(s["labelled"], mean - std, mean + std, alpha=0.15, color=line.get_color())
+    reference = whole_pool(results, metric)
+    if reference:
+        count, (level, spread) = reference
+        ax.axhline(level, color="0.4", linestyle=":", label=f"whole pool labelled ({count} images)")
+        ax.axhspan(level - spread, level + spread, color="0.4", alpha=0.1)
     data = results["dataset"]
     ax.set_xlabel("labelled images")
     ax.set_ylabel("mAP@0.5 on the test set" if metric == "map50" else "mAP@0.5:0.95 on the test set")
@@ -92,19 +114,28 @@ def plot(results: dict[str, Any], out_png: Path, metric: str = "map50") -> Path:
 def table(results: dict[str, Any], metric: str = "map50") -> str:
     summary = summarise(results, metric)
     labelled = next(iter(summary.values()))["labelled"]
+    reference = whole_pool(results, metric)
     head = ("| miner | " + " | ".join(f"L={n}" for n in labelled)
-            + " | AUC | gain AUC vs random | gain final vs random | near-duplicate picks | tied rankings "
-            "| s/round (mine+train+eval) | seeds |")
-    rows = [head, "|---|" + "---:|" * (len(labelled) + 7)]
+            + " | AUC | gain AUC vs random | gain final vs random |" + (" final / whole pool |" if reference else "")
+            + " near-duplicate picks | tied rankings | s/round (mine+train+eval) | seeds |")
+    rows = [head, "|---|" + "---:|" * (len(labelled) + 7 + bool(reference))]
     for miner, s in summary.items():
         cells = [f"{m:.3f} ± {d:.3f}" for m, d in s["rounds"]]
         gains = [("-" if g is None or miner == "random" else f"{g[0]:+.3f} ± {g[1]:.3f}")
                  for g in (s["gain_auc"], s["gain_final"])]
+        if reference:
+            share = s["share_final"]
+            gains.append("-" if share is None else f"{100 * share[0]:.0f} ± {100 * share[1]:.0f} %")
         per_round = sum(s["seconds"].values())
         parts = "+".join(f"{s['seconds'].get(k, 0):.0f}" for k in ("mine", "train", "eval"))
         rows.append(f"| {miner} | " + " | ".join(cells) + f" | {s['auc'][0]:.3f} ± {s['auc'][1]:.3f} | "
                     + " | ".join(gains) + f" | {s['redundant']:.1f} | {s['tied'][0]}/{s['tied'][1]} "
                     f"| {per_round:.0f} ({parts}) | {s['seeds']} |")
+    if reference:
+        count, (level, spread) = reference
+        seeds = len(results["full_pool"])
+        rows += ["", f"Whole pool labelled ({count} images): {level:.3f} ± {spread:.3f} over {seeds} "
+                     f"seed{'s' * (seeds > 1)}."]
     return "\n".join(rows)
 
 

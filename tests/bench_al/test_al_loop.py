@@ -19,7 +19,7 @@ from al import commands  # noqa: E402
 from al.dataset import load_dataset  # noqa: E402
 from al.diversity import table as diversity_table  # noqa: E402
 from al.loop import Loop, Miner, Plan, ranking, redundant, step  # noqa: E402
-from al.report import auc, summarise, write_report  # noqa: E402
+from al.report import auc, plot, summarise, table, write_report  # noqa: E402
 from al.sample import sample_dataset  # noqa: E402
 
 
@@ -141,6 +141,28 @@ def test_area_under_the_curve_and_gains_are_paired_per_seed():
     assert s["random"]["rounds"][0] == pytest.approx((0.2, 0.1414), abs=1e-3)
 
 
+def test_final_points_read_as_a_share_of_the_whole_pool_model(tmp_path):
+    def curve(values):
+        return [{"labelled": 10 * (i + 1), "map50": v, "map": v / 2, "seconds": {"train": 1.0}}
+                for i, v in enumerate(values)]
+
+    results = {"plan": {"image": "yolov5"}, "dataset": {"name": "sample"},
+               "curves": {"random": {"0": curve([0.1, 0.2]), "1": curve([0.3, 0.3])},
+                          "entropy": {"0": curve([0.1, 0.4]), "1": curve([0.3, 0.5])}}}
+    assert summarise(results)["entropy"]["share_final"] is None and "whole pool" not in table(results)
+    results["full_pool"] = {"0": {"labelled": 40, "map50": 0.4, "map": 0.2},
+                            "1": {"labelled": 40, "map50": 0.6, "map": 0.3}}
+    s = summarise(results)
+    assert s["entropy"]["share_final"][0] == pytest.approx((0.4 / 0.4 + 0.5 / 0.6) / 2)  # paired per seed
+    assert s["random"]["share_final"][0] == pytest.approx((0.2 / 0.4 + 0.3 / 0.6) / 2)
+    text = table(results)
+    assert "| final / whole pool |" in text and "| 92 ± 12 % |" in text and "| 50 ± 0 % |" in text
+    assert "Whole pool labelled (40 images): 0.500 ± 0.141 over 2 seeds." in text
+    assert plot(results, tmp_path / "curve.png").stat().st_size > 0
+    results["full_pool"]["1"]["map50"] = 0.0  # a model that found nothing: no share to take of it
+    assert summarise(results)["entropy"]["share_final"] == (1.0, 0.0)
+
+
 def _fake_execute(self: Loop, folder: Path) -> None:
     """A stand-in for ``ymir-exec run``: a model folder for training, no boxes for infer, and a
     result.tsv scored by a hash of each candidate for mining (deterministic whatever the order)."""
@@ -181,6 +203,32 @@ def test_parallel_curves_match_and_finished_curves_are_kept_when_one_fails(datas
         picks.append(_picks(run))
     # the same picks whatever the number of jobs: each curve depends only on its seed and miner
     assert picks[0] == picks[1] and len(picks[0]) == 6
+
+
+def test_the_whole_pool_is_trained_once_per_seed_with_the_full_pool_option(dataset, tmp_path, monkeypatch):
+    monkeypatch.setattr(Loop, "execute", _fake_execute)
+    lines: list[str] = []
+    plan = Plan(dataset=dataset, image="yolov5", miners=(), out=tmp_path / "out", initial=4, k=2, rounds=1,
+                seeds=(0, 1), full_pool=True)
+    results = Loop(plan, echo=lines.append, jobs=2).run()
+    run = tmp_path / "out" / "sample" / "yolov5"
+    pool = sorted(load_dataset(dataset).pool)
+    splits = []
+    for seed in ("0", "1"):
+        trained = json.loads((run / f"seed{seed}" / "full-pool" / "train" / "step.json").read_text())
+        assert sorted(trained["train"] + trained["val"]) == pool and len(trained["val"]) == 2
+        assert (run / f"seed{seed}" / "full-pool" / "eval" / "step.json").is_file()
+        splits.append(trained["val"])
+        assert results["full_pool"][seed]["labelled"] == 10
+    assert splits[0] != splits[1]  # each seed's own validation split
+    assert json.loads((run / "results.json").read_text())["full_pool"] == results["full_pool"]
+    assert sum("whole pool: 10 labelled" in line for line in lines) == 2
+    assert sum("round 0: 4 labelled" in line for line in lines) == 2
+    Loop(Plan(dataset=dataset, image="yolov5", miners=(), out=tmp_path / "plain", initial=4, k=2, rounds=1,
+              seeds=(0,)), echo=lambda _: None).run()
+    plain = tmp_path / "plain" / "sample" / "yolov5"
+    assert "full_pool" not in json.loads((plain / "results.json").read_text())
+    assert not (plain / "seed0" / "full-pool").exists()
 
 
 def test_mining_candidates_are_listed_in_asset_id_order(dataset, tmp_path, monkeypatch):
