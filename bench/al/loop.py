@@ -243,7 +243,9 @@ class Loop:
             return {"model": str(models / str(result["best_stage_name"])), "val_map": float(result.get("mAP", 0.0)),
                     "train": train, "val": val}
 
-        return step(folder, action)
+        # a killed training resumes as YMIR restarts a task: the executor finds its checkpoints in the
+        # same /out (the task id comes from the folder), so a long training survives a cut
+        return step(folder, action, keep=("out",))
 
     def evaluate(self, folder: Path, model: Path) -> dict[str, Any]:
         def action() -> dict[str, Any]:
@@ -329,17 +331,27 @@ def redundant(dataset: Dataset, labelled: list[str], picked: list[str]) -> int:
     return count
 
 
-def step(folder: Path, action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Run ``action`` in an empty ``folder`` unless ``folder/step.json`` says it is done; its result,
-    with the seconds it took, is what step.json holds."""
+def step(folder: Path, action: Callable[[], dict[str, Any]], keep: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Run ``action`` in ``folder`` unless ``folder/step.json`` says it is done; its result, with the
+    seconds it took, is what step.json holds. The folder is emptied first but for the entries named
+    in ``keep`` that a killed attempt left (then ``resumed`` is in the result)."""
     done = folder / "step.json"
     if done.is_file():
         return json.loads(done.read_text(encoding="utf-8"))
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
+    kept = False
+    for entry in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if entry.name in keep:
+            kept = True
+        elif entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     result = action()
-    result["seconds"] = time.perf_counter() - started
+    result["seconds"] = time.perf_counter() - started  # of this attempt only, when resumed
+    if kept:
+        result["resumed"] = True
     write_text_atomic(done, json.dumps(result))
     return result
 

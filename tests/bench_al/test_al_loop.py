@@ -91,6 +91,36 @@ def test_a_step_runs_once_and_a_half_done_step_is_redone(tmp_path):
     assert step(tmp_path / "s", action)["value"] == 2
 
 
+def test_a_killed_training_resumes_from_the_out_folder_it_left(dataset, tmp_path, monkeypatch):
+    def killed(self: Loop, folder: Path) -> None:
+        if (folder / "in" / "candidate-index.tsv").is_file():
+            return _fake_execute(self, folder)
+        (folder / "out" / "work").mkdir(parents=True)
+        (folder / "out" / "work" / "epoch_3.pth").write_text("checkpoint")
+        (folder / "leftover").write_text("x")
+        raise KeyboardInterrupt  # the loop is killed during round 0's training
+
+    resumed_from: list[str] = []
+
+    def resume(self: Loop, folder: Path) -> None:
+        checkpoint = folder / "out" / "work" / "epoch_3.pth"
+        if checkpoint.is_file():
+            resumed_from.append(str(folder.relative_to(tmp_path)))
+            assert not (folder / "leftover").exists() and (folder / "in" / "config.yaml").is_file()
+        _fake_execute(self, folder)
+
+    plan = Plan(dataset=dataset, image="yolov5", miners=(), out=tmp_path / "out", initial=4, k=2, rounds=1, seeds=(0,))
+    monkeypatch.setattr(Loop, "execute", killed)
+    with pytest.raises(KeyboardInterrupt):
+        Loop(plan, echo=lambda _: None).run()
+    monkeypatch.setattr(Loop, "execute", resume)
+    Loop(plan, echo=lambda _: None).run()
+    run = tmp_path / "out" / "sample" / "yolov5" / "seed0"
+    assert resumed_from == ["out/sample/yolov5/seed0/round0/train"]  # round 1 started afresh
+    assert json.loads((run / "round0" / "train" / "step.json").read_text())["resumed"] is True
+    assert "resumed" not in json.loads((run / "random" / "round1" / "train" / "step.json").read_text())
+
+
 def test_a_task_dies_with_a_killed_loop_and_leaves_no_writer_behind():
     import os
     import signal
