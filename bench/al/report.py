@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 REPORT = "report.md"
+LOW_LEVEL = 0.05  # below this mAP on every point, the table shows four decimals instead of three
 
 
 def auc(labelled: list[int], values: list[float]) -> float:
@@ -119,22 +120,24 @@ def table(results: dict[str, Any], metric: str = "map50") -> str:
             + " | AUC | gain AUC vs random | gain final vs random |" + (" final / whole pool |" if reference else "")
             + " near-duplicate picks | tied rankings | s/round (mine+train+eval) | seeds |")
     rows = [head, "|---|" + "---:|" * (len(labelled) + 7 + bool(reference))]
+    # a model that barely detects (mAP@0.5 near 0.01) shows its differences only in the fourth decimal
+    n = 4 if max(m for s in summary.values() for m, _ in s["rounds"]) < LOW_LEVEL else 3
     for miner, s in summary.items():
-        cells = [f"{m:.3f} ± {d:.3f}" for m, d in s["rounds"]]
-        gains = [("-" if g is None or miner == "random" else f"{g[0]:+.3f} ± {g[1]:.3f}")
+        cells = [f"{m:.{n}f} ± {d:.{n}f}" for m, d in s["rounds"]]
+        gains = [("-" if g is None or miner == "random" else f"{g[0]:+.{n}f} ± {g[1]:.{n}f}")
                  for g in (s["gain_auc"], s["gain_final"])]
         if reference:
             share = s["share_final"]
             gains.append("-" if share is None else f"{100 * share[0]:.0f} ± {100 * share[1]:.0f} %")
         per_round = sum(s["seconds"].values())
         parts = "+".join(f"{s['seconds'].get(k, 0):.0f}" for k in ("mine", "train", "eval"))
-        rows.append(f"| {miner} | " + " | ".join(cells) + f" | {s['auc'][0]:.3f} ± {s['auc'][1]:.3f} | "
+        rows.append(f"| {miner} | " + " | ".join(cells) + f" | {s['auc'][0]:.{n}f} ± {s['auc'][1]:.{n}f} | "
                     + " | ".join(gains) + f" | {s['redundant']:.1f} | {s['tied'][0]}/{s['tied'][1]} "
                     f"| {per_round:.0f} ({parts}) | {s['seeds']} |")
     if reference:
         count, (level, spread) = reference
         seeds = len(results["full_pool"])
-        rows += ["", f"Whole pool labelled ({count} images): {level:.3f} ± {spread:.3f} over {seeds} "
+        rows += ["", f"Whole pool labelled ({count} images): {level:.{n}f} ± {spread:.{n}f} over {seeds} "
                      f"seed{'s' * (seeds > 1)}."]
     return "\n".join(rows)
 

@@ -193,6 +193,18 @@ def test_final_points_read_as_a_share_of_the_whole_pool_model(tmp_path):
     assert summarise(results)["entropy"]["share_final"] == (1.0, 0.0)
 
 
+def test_a_table_of_a_barely_detecting_model_shows_four_decimals():
+    def curve(values):
+        return [{"labelled": 20 * (i + 1), "map50": v, "map": v / 2, "seconds": {"train": 1.0}}
+                for i, v in enumerate(values)]
+
+    low = {"curves": {"random": {"0": curve([0.0034, 0.0080])}, "aldd": {"0": curve([0.0034, 0.0097])}}}
+    assert "| aldd | 0.0034 ± 0.0000 | 0.0097 ± 0.0000 | 0.0066 ± 0.0000 | +0.0009 ± 0.0000 | +0.0017 ± 0.0000 |" \
+        in table(low)
+    high = {"curves": {"random": {"0": curve([0.5, 0.0080])}, "aldd": {"0": curve([0.5, 0.0097])}}}
+    assert "| aldd | 0.500 ± 0.000 | 0.010 ± 0.000 |" in table(high)
+
+
 def _fake_execute(self: Loop, folder: Path) -> None:
     """A stand-in for ``ymir-exec run``: a model folder for training, no boxes for infer, and a
     result.tsv scored by a hash of each candidate for mining (deterministic whatever the order)."""
