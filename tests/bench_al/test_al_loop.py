@@ -198,8 +198,9 @@ def test_a_table_of_a_barely_detecting_model_shows_four_decimals():
         return [{"labelled": 20 * (i + 1), "map50": v, "map": v / 2, "seconds": {"train": 1.0}}
                 for i, v in enumerate(values)]
 
-    low = {"curves": {"random": {"0": curve([0.0034, 0.0080])}, "aldd": {"0": curve([0.0034, 0.0097])}}}
-    assert "| aldd | 0.0034 ± 0.0000 | 0.0097 ± 0.0000 | 0.0066 ± 0.0000 | +0.0009 ± 0.0000 | +0.0017 ± 0.0000 |" \
+    # no value on a rounding boundary: AUC 0.0066, gains 0.0009 and 0.0018
+    low = {"curves": {"random": {"0": curve([0.0034, 0.0080])}, "aldd": {"0": curve([0.0034, 0.0098])}}}
+    assert "| aldd | 0.0034 ± 0.0000 | 0.0098 ± 0.0000 | 0.0066 ± 0.0000 | +0.0009 ± 0.0000 | +0.0018 ± 0.0000 |" \
         in table(low)
     high = {"curves": {"random": {"0": curve([0.5, 0.0080])}, "aldd": {"0": curve([0.5, 0.0097])}}}
     assert "| aldd | 0.500 ± 0.000 | 0.010 ± 0.000 |" in table(high)
