@@ -156,12 +156,14 @@ def test_validation_split_is_seeded_and_keeps_training_images(dataset, tmp_path)
     assert loop.initial_set(0) == loop.initial_set(0) != loop.initial_set(1)
 
 
+def curve(values: list[float], step: int = 10) -> list[dict]:
+    """A learning curve's points as results.json holds them: ``step``, 2 x ``step``, ... labelled."""
+    return [{"labelled": step * (i + 1), "map50": v, "map": v / 2, "seconds": {"train": 1.0}}
+            for i, v in enumerate(values)]
+
+
 def test_area_under_the_curve_and_gains_are_paired_per_seed():
     assert auc([10, 20, 30], [0.0, 0.5, 0.5]) == pytest.approx((0.25 * 10 + 0.5 * 10) / 20)
-
-    def curve(values):
-        return [{"labelled": 10 * (i + 1), "map50": v, "map": v / 2, "seconds": {"train": 1.0}}
-                for i, v in enumerate(values)]
 
     results = {"curves": {"random": {"0": curve([0.1, 0.2]), "1": curve([0.3, 0.3])},
                           "entropy": {"0": curve([0.1, 0.4]), "1": curve([0.3, 0.5])}}}
@@ -172,10 +174,6 @@ def test_area_under_the_curve_and_gains_are_paired_per_seed():
 
 
 def test_final_points_read_as_a_share_of_the_whole_pool_model(tmp_path):
-    def curve(values):
-        return [{"labelled": 10 * (i + 1), "map50": v, "map": v / 2, "seconds": {"train": 1.0}}
-                for i, v in enumerate(values)]
-
     results = {"plan": {"image": "yolov5"}, "dataset": {"name": "sample"},
                "curves": {"random": {"0": curve([0.1, 0.2]), "1": curve([0.3, 0.3])},
                           "entropy": {"0": curve([0.1, 0.4]), "1": curve([0.3, 0.5])}}}
@@ -194,15 +192,11 @@ def test_final_points_read_as_a_share_of_the_whole_pool_model(tmp_path):
 
 
 def test_a_table_of_a_barely_detecting_model_shows_four_decimals():
-    def curve(values):
-        return [{"labelled": 20 * (i + 1), "map50": v, "map": v / 2, "seconds": {"train": 1.0}}
-                for i, v in enumerate(values)]
-
     # no value on a rounding boundary: AUC 0.0066, gains 0.0009 and 0.0018
-    low = {"curves": {"random": {"0": curve([0.0034, 0.0080])}, "aldd": {"0": curve([0.0034, 0.0098])}}}
+    low = {"curves": {"random": {"0": curve([0.0034, 0.0080], 20)}, "aldd": {"0": curve([0.0034, 0.0098], 20)}}}
     assert "| aldd | 0.0034 ± 0.0000 | 0.0098 ± 0.0000 | 0.0066 ± 0.0000 | +0.0009 ± 0.0000 | +0.0018 ± 0.0000 |" \
         in table(low)
-    high = {"curves": {"random": {"0": curve([0.5, 0.0080])}, "aldd": {"0": curve([0.5, 0.0097])}}}
+    high = {"curves": {"random": {"0": curve([0.5, 0.0080], 20)}, "aldd": {"0": curve([0.5, 0.0097], 20)}}}
     assert "| aldd | 0.500 ± 0.000 | 0.010 ± 0.000 |" in table(high)
 
 
