@@ -151,6 +151,7 @@ def build_train_config(backend: OpenMMLabBackend, ctx: TaskContext, train_json: 
         total_iters = int(cfg_in.get("max_iters", cfg.train_cfg.max_iters))
         interval = int(cfg_in.get("interval", cfg.train_cfg.get("val_interval", total_iters)))
         mmcfg.set_max_iters(cfg, total_iters)
+        iters_per_epoch = 1  # its schedulers count iterations
         cfg.train_cfg.val_interval = max(1, min(interval, total_iters))
         # the Runner's own checkpoint only serves to resume a killed run: one, at every evaluation
         checkpoint = dict(type="CheckpointHook", interval=cfg.train_cfg.val_interval, by_epoch=False,
@@ -167,6 +168,7 @@ def build_train_config(backend: OpenMMLabBackend, ctx: TaskContext, train_json: 
     # the starting weights of a new run; a resumed run keeps the schedule they gave it
     weights = backend.starting_weights(ctx, backend.model_key(ctx), ".pth")
     mmcfg.cap_warmup(cfg, total_iters, fine_tuning=weights is not None)
+    mmcfg.fit_warmup_schedulers(cfg, iters_per_epoch, total_iters, fine_tuning=weights is not None)
     cfg.default_hooks.checkpoint = checkpoint
     cfg.default_hooks.logger = dict(type="LoggerHook", interval=10)
     # a fresh visualizer per run: MMEngine keeps instances by name for the whole process

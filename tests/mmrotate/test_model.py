@@ -147,7 +147,6 @@ def test_cpu_training_swaps_the_cuda_only_box_loss(sample, caplog):
     assert cfg.model.bbox_head.loss_bbox == {"type": "GDLoss", "loss_type": "gwd", "fun": "log1p", "tau": 1.0,
                                              "loss_weight": 2.0}
     assert "RotatedIoULoss needs a CUDA-only op" in caplog.text
-    assert cfg.param_scheduler[0].end == 5  # the 1000-iteration warm-up: a tenth of the run
     assert "rect_obj_labels" not in str(cfg.train_dataloader.dataset.pipeline)
     edit_yaml(in_dir / "config.yaml", gpu_id="0", gpu_count=1)
     gpu_cfg = mmcfg.load_config(config_dir() / MODELS["rotated_rtmdet_tiny"])

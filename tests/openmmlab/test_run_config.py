@@ -114,7 +114,33 @@ def test_a_fine_tuning_warms_up_at_least_as_long_as_yolov5s():
     assert cfg.default_hooks.param_scheduler.warmup_mim_iter == 500  # a tenth, above the floor
 
 
-def test_a_short_run_from_the_users_model_warms_up_100_iterations(sample, tmp_path):
+def test_an_epoch_warmup_of_a_fine_tuning_lasts_100_iterations():
+    cfg = yolox_tiny()
+    mmcfg.set_max_epochs(cfg, 10)
+    warmup, cosine, _ = cfg.param_scheduler
+    assert (warmup.by_epoch, warmup.end) == (True, 1)  # 5 of 300 epochs: 1 of 10, 3 iterations on 24 images
+    mmcfg.fit_warmup_schedulers(cfg, 3, 30)  # from random weights: within a tenth of the run, kept
+    assert (warmup.by_epoch, warmup.end) == (True, 1)
+    mmcfg.fit_warmup_schedulers(cfg, 3, 30, fine_tuning=True)
+    assert (warmup.by_epoch, warmup.begin, warmup.end) == (False, 0, 100)  # past the run's end, as yolov5
+    assert "convert_to_iter_based" not in warmup
+    assert (cosine.by_epoch, cosine.end) == (True, 10)  # the decay is not a warm-up
+
+
+def test_an_iteration_warmup_is_capped_at_a_tenth_of_a_short_run():
+    cfg = mmyolo("rtmdet_tiny")  # LinearLR over 1000 iterations
+    warmup = cfg.param_scheduler[0]
+    mmcfg.fit_warmup_schedulers(cfg, 5, 400)
+    assert (warmup.by_epoch, warmup.end) == (False, 40)
+    mmcfg.fit_warmup_schedulers(cfg, 5, 400, fine_tuning=True)
+    assert warmup.end == 100
+    mmcfg.fit_warmup_schedulers(cfg, 5000, 10**6)
+    assert warmup.end == 100  # never raised from random weights
+
+
+def build_from_scratch_and_fine_tuned(sample, tmp_path, image: str, model: dict) -> dict:
+    """The training configs of a 6-epoch run of 10 iterations each, from random weights and from
+    the user's model."""
     import torch
 
     from ymir_base.engine.registry import backend_class, image_spec
@@ -123,19 +149,32 @@ def test_a_short_run_from_the_users_model_warms_up_100_iterations(sample, tmp_pa
     from ymir_openmmlab.train import build_train_config
 
     in_dir, out_dir = sample("training")
-    start = in_dir / "models" / "best" / "yolov5_n.pth"
+    start = in_dir / "models" / "best" / "start.pth"
     start.parent.mkdir(parents=True)
     torch.save({"state_dict": {}}, start)
-    settings = {"model_name": "yolov5_n", "samples_per_gpu": 5, "workers_per_gpu": 0, "max_epochs": 6}
+    settings = {**model, "samples_per_gpu": 5, "workers_per_gpu": 0, "max_epochs": 6}
     built = {}
-    for name, extra in (("scratch", {}), ("fine-tuned", {"pretrained_model_params": ["/in/models/best/yolov5_n.pth"]})):
-        ctx = build_context(image_spec("mmyolo"), PathMapper(in_dir, out_dir), overrides={**settings, **extra})
-        built[name] = build_train_config(backend_class("mmyolo")(), ctx, tmp_path / "t.json", tmp_path / "v.json",
-                                         tmp_path / name, train_images=50)  # 10 iterations x 6 epochs
+    for name, extra in (("scratch", {}), ("fine-tuned", {"pretrained_model_params": ["/in/models/best/start.pth"]})):
+        ctx = build_context(image_spec(image), PathMapper(in_dir, out_dir), overrides={**settings, **extra})
+        built[name] = build_train_config(backend_class(image)(), ctx, tmp_path / "t.json", tmp_path / "v.json",
+                                         tmp_path / name, train_images=50)
     assert built["scratch"].load_from is None
-    assert built["scratch"].default_hooks.param_scheduler.warmup_mim_iter == 6
     assert built["fine-tuned"].load_from == str(start)
+    return built
+
+
+def test_a_short_run_from_the_users_model_warms_up_100_iterations(sample, tmp_path):
+    built = build_from_scratch_and_fine_tuned(sample, tmp_path, "mmyolo", {"model_name": "yolov5_n"})
+    assert built["scratch"].default_hooks.param_scheduler.warmup_mim_iter == 6
     assert built["fine-tuned"].default_hooks.param_scheduler.warmup_mim_iter == 100
+
+
+def test_a_short_yolox_run_from_the_users_model_warms_up_100_iterations(sample, tmp_path):
+    built = build_from_scratch_and_fine_tuned(sample, tmp_path, "mmdet",
+                                              {"config_file": "configs/yolox/yolox_tiny_8x8_300e_coco.py"})
+    scratch, tuned = built["scratch"].param_scheduler[0], built["fine-tuned"].param_scheduler[0]
+    assert (scratch.by_epoch, scratch.end) == (False, 6)  # 5 of 300 epochs: 1 of 6, then a tenth of 60 iterations
+    assert (tuned.by_epoch, tuned.end) == (False, 100)
 
 
 def test_cfg_options_parse_like_mmengine():

@@ -96,7 +96,6 @@ class MmrotateBackend(OpenMMLabBackend):
                 ev.pop("outfile_prefix", None)
 
     def adapt_config(self, cfg: Config, ctx: TaskContext, total_iters: int) -> None:
-        mmcfg.cap_iter_warmup(cfg, total_iters)
         # DOTA's RandomRotate keeps its class ids 9 and 11 (storage tank, roundabout) upright;
         # in a YMIR dataset those ids are other classes
         for d in mmcfg.walk(cfg.train_dataloader.dataset.get("pipeline", [])):
