@@ -79,6 +79,19 @@ def summarise(results: dict[str, Any], metric: str = "map50") -> dict[str, dict[
     return summary
 
 
+def step_seconds(results: dict[str, Any]) -> float:
+    """Every step's seconds summed (a seed's round 0 once, though every miner's curve starts with it).
+    Unlike the wall time of one invocation, this is the run's cost however often it was resumed and
+    however many jobs ran at once."""
+    points: dict[tuple[str, ...], dict[str, Any]] = {}
+    for miner, seeds in results["curves"].items():
+        for seed, run in seeds.items():
+            points[(seed, "round0")] = run[0]
+            points.update({(seed, miner, str(r)): point for r, point in enumerate(run[1:], 1)})
+    points.update({(seed, "full-pool"): point for seed, point in (results.get("full_pool") or {}).items()})
+    return sum(sum(point["seconds"].values()) for point in points.values())
+
+
 def plot(results: dict[str, Any], out_png: Path, metric: str = "map50") -> Path:
     import matplotlib
 
@@ -161,7 +174,8 @@ def write_report(root: Path) -> Path:
         sections += [f"## {plan['image']} on {data['name']}{derived}", "",
                      f"pool {data['pool']}, test {data['test']} images, classes {len(data['classes'])}; initial "
                      f"{plan['initial']}, k {plan['k']}, {plan['rounds']} rounds, seeds {plan['seeds']}, scale "
-                     f"{plan['scale']}; training {_settings(results['settings']['training'])}; whole run "
+                     f"{plan['scale']}; training {_settings(results['settings']['training'])}; every step's "
+                     f"time summed {step_seconds(results) / 60:.0f} min, the last invocation's wall time "
                      f"{results['seconds'] / 60:.0f} min.", "",
                      f"![curve]({png.relative_to(root)})", "", table(results), ""]
     if not found:

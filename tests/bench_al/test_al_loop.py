@@ -19,7 +19,7 @@ from al import commands  # noqa: E402
 from al.dataset import load_dataset  # noqa: E402
 from al.diversity import table as diversity_table  # noqa: E402
 from al.loop import Loop, Miner, Plan, ranking, redundant, step  # noqa: E402
-from al.report import auc, plot, summarise, table, write_report  # noqa: E402
+from al.report import auc, plot, step_seconds, summarise, table, write_report  # noqa: E402
 from al.sample import sample_dataset  # noqa: E402
 
 
@@ -173,6 +173,14 @@ def test_area_under_the_curve_and_gains_are_paired_per_seed():
     assert s["random"]["rounds"][0] == pytest.approx((0.2, 0.1414), abs=1e-3)
 
 
+def test_step_time_counts_a_seeds_shared_round_0_once():
+    first = {"seconds": {"train": 100.0, "eval": 10.0}}
+    results = {"curves": {"random": {"0": [first, {"seconds": {"mine": 1.0, "train": 200.0, "eval": 10.0}}]},
+                          "entropy": {"0": [first, {"seconds": {"mine": 30.0, "train": 200.0, "eval": 10.0}}]}},
+               "full_pool": {"0": {"seconds": {"train": 400.0, "eval": 10.0}}}}
+    assert step_seconds(results) == 110 + 211 + 240 + 410
+
+
 def test_final_points_read_as_a_share_of_the_whole_pool_model(tmp_path):
     results = {"plan": {"image": "yolov5"}, "dataset": {"name": "sample"},
                "curves": {"random": {"0": curve([0.1, 0.2]), "1": curve([0.3, 0.3])},
@@ -261,6 +269,9 @@ def test_the_whole_pool_is_trained_once_per_seed_with_the_full_pool_option(datas
     assert json.loads((run / "results.json").read_text())["full_pool"] == results["full_pool"]
     assert sum("whole pool: 10 labelled" in line for line in lines) == 2
     assert sum("round 0: 4 labelled" in line for line in lines) == 2
+    # every step counted once: round 0, each round's mining, training and evaluation, the whole pool
+    steps = [json.loads(f.read_text())["seconds"] for f in run.rglob("step.json")]
+    assert len(steps) == 2 * (2 + 3 + 2) and step_seconds(results) == pytest.approx(sum(steps))
     Loop(Plan(dataset=dataset, image="yolov5", miners=(), out=tmp_path / "plain", initial=4, k=2, rounds=1,
               seeds=(0,)), echo=lambda _: None).run()
     plain = tmp_path / "plain" / "sample" / "yolov5"
