@@ -37,6 +37,7 @@ from ymir_base.results.metrics import AP50, AP50_95, DetectionEvaluation, evalua
 from ymir_base.results.training import TrainingResult
 from ymir_yolov5lib import models, runtime, trust
 from ymir_yolov5lib.atomic_save import atomic_torch_saves
+from ymir_yolov5lib.head_fit import fit_head
 
 LOG = logging.getLogger(__name__)
 STAGE_BEST = "best"
@@ -208,11 +209,15 @@ def _argv(argv: list[str]):
 def _initial_weights(backend: Backend, ctx: TaskContext) -> tuple[str, str]:
     """(weights, architecture yaml): user model > baked COCO weights > random init. The trainer
     builds the model from the weights' own architecture description: both are checked first
-    (trust.py)."""
+    (trust.py). Weights for other classes start with their head fitted to the task's (head_fit.py)."""
     cfg = ctx.config
     name = str(cfg["model"])
     weights = backend.starting_weights(ctx, name, ".pt")
     spec = checked_architecture(weights) if weights else None
+    if weights:
+        weights, change = fit_head(weights, ctx.class_names, ctx.work_dir / "start" / f"{name}.pt")
+        if change:
+            LOG.info("starting weights: %s", change)
     arch = "" if weights and not cfg.get("activate") else str(_architecture(ctx, name, spec))
     return (str(weights) if weights else ""), arch
 
