@@ -68,6 +68,28 @@ def test_weights_for_the_tasks_classes_are_used_as_they_are(tmp_path):
     assert change is not None and "3 class(es) kept by name" in change
 
 
+def test_a_checkpoint_without_class_names_keeps_box_and_objectness_only_when_the_count_changes(tmp_path):
+    weights = _checkpoint(tmp_path / "in", "yolov5n", ["circle", "square"])
+    ckpt = torch.load(weights, map_location="cpu", weights_only=False)
+    ckpt["model"].names = None
+    torch.save(ckpt, weights)
+    assert fit_head(weights, ["a", "b"], tmp_path / "same.pt") == (weights, None)  # yolov5 transfers it whole
+    _, change = fit_head(weights, ["a"], tmp_path / "one.pt")
+    assert change is not None and "0 class(es) kept by name (none)" in change
+
+
+def test_a_head_that_cannot_be_fitted_is_a_model_error(tmp_path):
+    from ymir_base.errors import ModelError
+
+    weights = _checkpoint(tmp_path / "in", "yolov5n", ["circle"])
+    ckpt = torch.load(weights, map_location="cpu", weights_only=False)
+    ckpt["model"].model[-1].m = None  # no per-level convolutions
+    torch.save(ckpt, weights)
+    with pytest.raises(ModelError, match="cannot fit the head of"):
+        fit_head(weights, ["a", "b"], tmp_path / "out.pt")
+    assert not (tmp_path / "out.pt").exists()
+
+
 def test_fitting_is_deterministic(tmp_path):
     weights = _checkpoint(tmp_path / "in", "yolov5n", ["circle"])
     heads = [torch.load(fit_head(weights, ["a", "b"], tmp_path / f"{i}.pt")[0], map_location="cpu",
