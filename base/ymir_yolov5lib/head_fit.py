@@ -14,13 +14,13 @@ as yolov5 starts a new one (a fresh convolution's row, its bias raised by the cl
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ymir_base.errors import ModelError
+from ymir_base.results.atomic import open_atomic
 
 BOX_AND_OBJECTNESS = 5  # x, y, w, h, objectness: the first rows of each anchor's outputs
 
@@ -31,10 +31,13 @@ def checkpoint_classes(model: Any) -> list[str]:
     return [str(names[i]) for i in sorted(names)] if isinstance(names, dict) else [str(n) for n in names]
 
 
-def fit_head(weights: Path, class_names: list[str], out: Path) -> tuple[Path, str | None]:
+def fit_head(weights: Path, class_names: list[str], out: Path,
+             ckpt: dict[str, Any] | None = None) -> tuple[Path, str | None]:
     """The checkpoint to start from, and what was changed (None: ``weights`` itself, whose classes
-    are the task's). The fitted one is written to ``out`` atomically (DDP ranks may race)."""
-    ckpt = torch.load(weights, map_location="cpu", weights_only=False)  # trust.py checked it first
+    are the task's). ``ckpt``: ``weights`` already loaded (it is changed in place). The fitted one
+    is written to ``out`` atomically (DDP ranks may race)."""
+    if ckpt is None:
+        ckpt = torch.load(weights, map_location="cpu", weights_only=False)  # trust.py checked it first
     models = [ckpt[key] for key in ("model", "ema") if ckpt.get(key) is not None]
     generator = torch.Generator().manual_seed(0)  # the same fitted head on every run and rank
     try:
@@ -46,10 +49,8 @@ def fit_head(weights: Path, class_names: list[str], out: Path) -> tuple[Path, st
     except (AttributeError, IndexError, TypeError, RuntimeError) as exc:
         raise ModelError(f"cannot fit the head of {weights} to the task's classes: {type(exc).__name__}: "
                          f"{exc}") from exc
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    torch.save(ckpt, tmp)
-    os.replace(tmp, out)
+    with open_atomic(out, binary=True) as fh:
+        torch.save(ckpt, fh)
     kept = [n for n in class_names if n in before]
     return out, (f"head fitted from the checkpoint's {len(before)} classes to the task's {len(class_names)}: "
                  f"box and objectness kept, {len(kept)} class(es) kept by name ({', '.join(kept) or 'none'})")

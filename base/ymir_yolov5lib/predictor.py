@@ -28,6 +28,7 @@ from ymir_base.errors import ModelError
 from ymir_base.prediction import AUGMENTED_PREDICT, BOXES, DENSE_CLASS_PROBS, FEATURES, Prediction
 from ymir_base.protocol.context import TaskContext
 from ymir_yolov5lib import runtime, trust
+from ymir_yolov5lib.head_fit import checkpoint_classes
 
 LOG = logging.getLogger(__name__)
 MAX_DET = 300
@@ -69,8 +70,7 @@ class Yolov5Predictor(Predictor):
         self.img_size = max(stride, int(np.ceil(img_size / stride) * stride))
         self.conf_thres, self.iou_thres = conf_thres, iou_thres
         self.batch_size = batch_size
-        names = self.model.names
-        model_names = [names[i] for i in range(len(names))] if isinstance(names, dict) else list(names)
+        model_names = checkpoint_classes(self.model)
         self.class_names = model_class_names(class_names, model_names, len(model_names))
         LOG.info("loaded %s on %s (fp16 %s), input %d px, classes %s", weights, device, self.half,
                  self.img_size, self.class_names)

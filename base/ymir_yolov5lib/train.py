@@ -213,17 +213,18 @@ def _initial_weights(backend: Backend, ctx: TaskContext) -> tuple[str, str]:
     cfg = ctx.config
     name = str(cfg["model"])
     weights = backend.starting_weights(ctx, name, ".pt")
-    spec = checked_architecture(weights) if weights else None
+    spec = None
     if weights:
-        weights, change = fit_head(weights, ctx.class_names, ctx.work_dir / "start" / f"{name}.pt")
+        ckpt, spec = checked_checkpoint(weights)
+        weights, change = fit_head(weights, ctx.class_names, ctx.work_dir / "start" / f"{name}.pt", ckpt)
         if change:
             LOG.info("starting weights: %s", change)
     arch = "" if weights and not cfg.get("activate") else str(_architecture(ctx, name, spec))
     return (str(weights) if weights else ""), arch
 
 
-def checked_architecture(weights: Path) -> dict[str, Any]:
-    """The architecture description (``model.yaml``) of a YOLOv5 checkpoint, the file checked
+def checked_checkpoint(weights: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A YOLOv5 checkpoint and its architecture description (``model.yaml``), the file checked
     before it is unpickled and the description before yolov5 evaluates its strings."""
     trust.check_checkpoint(weights)
     try:
@@ -232,7 +233,7 @@ def checked_architecture(weights: Path) -> dict[str, Any]:
     except Exception as exc:
         raise ModelError(f"cannot read the model architecture from {weights}: {type(exc).__name__}: {exc}") from exc
     trust.check_architecture(spec, weights)
-    return spec
+    return ckpt, spec
 
 
 def _architecture(ctx: TaskContext, name: str, spec: dict[str, Any] | None) -> Path:
