@@ -17,7 +17,7 @@ from typing import Any
 
 from mmengine.config import Config, DictAction
 
-from ymir_base.errors import ConfigError
+from ymir_base.errors import ConfigError, ModelError
 
 LOG = logging.getLogger(__name__)
 
@@ -56,6 +56,16 @@ def set_num_classes(model_cfg: dict, num_classes: int) -> None:
     for d in walk(model_cfg):
         if "num_classes" in d:
             d["num_classes"] = num_classes
+
+
+def models_registry(scope: str) -> Any:
+    """The MODELS registry of an OpenMMLab package (``mmdet``, ``mmyolo``, ...)."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"{scope}.registry").MODELS
+    except ImportError as exc:
+        raise ModelError(f"the model's config is for {scope}, which this image does not have") from exc
 
 
 def strip_pretrained(model_cfg: dict) -> int:

@@ -19,6 +19,9 @@ import torch
 @dataclass(frozen=True)
 class HeadAdapter:
     objectness: int | None = None  # index of the objectness maps among the head's outputs
+    # rows per prior before the class rows in a convolution that predicts the classes (YOLOv5:
+    # x, y, w, h, objectness); a start's other classes keep these (ymir_openmmlab/head_fit.py)
+    rows_before_classes: int = 0
 
     def decode(self, head: Any, outs: tuple[Any, ...], metas: list[dict]) -> list[Any]:
         """Boxes, scores and labels per image in original-image pixels: the head's own decoding
@@ -47,7 +50,7 @@ class HeadAdapter:
 # every head from YOLOv5Head, so the heads without objectness are listed explicitly.
 ADAPTERS: dict[str, HeadAdapter] = {
     "YOLOXHead": HeadAdapter(objectness=2),
-    "YOLOv5Head": HeadAdapter(objectness=2),  # also YOLOv7Head and YOLOv5InsHead
+    "YOLOv5Head": HeadAdapter(objectness=2, rows_before_classes=5),  # also YOLOv7Head and YOLOv5InsHead
     "YOLOv6Head": HeadAdapter(),  # also PPYOLOEHead
     "YOLOv8Head": HeadAdapter(),
     "RTMDetHead": HeadAdapter(),  # mmyolo's, also its rotated and instance heads (angles, kernels)

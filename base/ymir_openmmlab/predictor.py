@@ -42,7 +42,7 @@ class OpenMMLabPredictor(Predictor):
 
         self.scope = str(cfg.get("default_scope") or "mmdet")
         init_default_scope(self.scope)
-        registry = _models_registry(self.scope)
+        registry = mmcfg.models_registry(self.scope)
         mmcfg.strip_pretrained(cfg.model)
         mmcfg.resize(cfg, img_size)
         cfg.model.test_cfg = dict(cfg.model.get("test_cfg") or {}, score_thr=conf_threshold)
@@ -147,15 +147,6 @@ def model_config(weights: Path, config_files: list[Path]) -> Config:
     if not meta.get("cfg"):
         raise ModelError(f"no config.py in the model package and none stored in {weights}")
     return Config.fromstring(meta["cfg"], file_format=".py")
-
-
-def _models_registry(scope: str) -> Any:
-    import importlib
-
-    try:
-        return importlib.import_module(f"{scope}.registry").MODELS
-    except ImportError as exc:
-        raise ModelError(f"the model's config is for {scope}, which this image does not have") from exc
 
 
 def pooled_levels(feats: tuple[torch.Tensor, ...]) -> np.ndarray:

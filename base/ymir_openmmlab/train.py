@@ -28,6 +28,7 @@ from ymir_base.ranks import is_distributed_child
 from ymir_base.results.training import TrainingResult
 from ymir_openmmlab import checkpoint as mmckpt
 from ymir_openmmlab import config as mmcfg
+from ymir_openmmlab.head_fit import fit_head
 from ymir_openmmlab.hooks import YmirReportHook
 
 if TYPE_CHECKING:
@@ -208,7 +209,10 @@ def build_train_config(backend: OpenMMLabBackend, ctx: TaskContext, train_json: 
             mmckpt.load(path)  # MMEngine would fall back to a full unpickling of a file weights_only refuses
             cfg.load_from = str(path)
     elif weights is not None:
-        mmckpt.load(weights)  # as above: refused here, never unpickled in full by the Runner
-        cfg.load_from = str(weights)
+        ckpt = mmckpt.load(weights)  # as above: refused here, never unpickled in full by the Runner
+        start, fitted = fit_head(cfg, weights, ckpt, list(ctx.class_names), ctx.work_dir / "start" / weights.name)
+        if fitted:
+            LOG.info("%s: %s", weights, fitted)
+        cfg.load_from = str(start)
     return cfg
 
