@@ -5,11 +5,12 @@ model's. Where a head predicts boxes and objectness in the same convolution as t
 YOLOv5 and YOLOv7 heads: one row per prior for x, y, w, h, objectness, then the classes), a class
 list of another length drops that whole convolution: the fine-tuning starts with a random box
 regressor and objectness (the same defect yolov5's own head had, see ``ymir_yolov5lib/head_fit.py``).
-Here every head tensor whose shape differs in one dimension is refitted: the rows before the
-classes (:attr:`HeadAdapter.rows_before_classes`) and those after them (mask coefficients) are
-kept, a class of the same name (by the checkpoint's ``meta.dataset_meta.classes``) keeps its rows,
-any other class keeps the row the model's own ``init_weights`` gave it. Heads whose class
-convolutions are separate (YOLOX, RTMDet, YOLOv6/v8, PPYOLOE) lose nothing but gain the named rows.
+Here every head tensor whose shape differs in one dimension is refitted
+(:func:`ymir_base.class_rows.refit_class_rows`): the rows before the classes
+(:attr:`HeadAdapter.rows_before_classes`) and those after them (mask coefficients) are kept, a
+class of the same name (by the checkpoint's ``meta.dataset_meta.classes``) keeps its rows, any
+other class keeps the row the model's own ``init_weights`` gave it. Heads whose class convolutions
+are separate (YOLOX, RTMDet, YOLOv6/v8, PPYOLOE) lose nothing but gain the named rows.
 
 Only shape changes are seen: a checkpoint with as many classes as the task keeps its rows in order,
 as MMEngine would load them.
@@ -25,6 +26,7 @@ from typing import Any
 import torch
 from mmengine.config import Config
 
+from ymir_base.class_rows import refit_class_rows
 from ymir_base.errors import ModelError
 from ymir_base.results.atomic import open_atomic
 from ymir_openmmlab import config as mmcfg
@@ -45,16 +47,14 @@ def fit_head(cfg: Config, weights: Path, ckpt: dict[str, Any], class_names: list
     state = {k.removeprefix("module."): v for k, v in state.items()}  # as MMEngine's load_from reads it
     model = initialised_model(cfg)
     head = model.bbox_head
-    layout = _Layout(priors=int(getattr(head, "num_base_priors", 1) or 1),
-                     before=adapter_for(head).rows_before_classes, names=list(class_names),
-                     old_names=[str(c) for c in ((ckpt.get("meta") or {}).get("dataset_meta") or {}).get("classes")
-                                or []])
+    priors, before = int(getattr(head, "num_base_priors", 1) or 1), adapter_for(head).rows_before_classes
+    old_names = [str(c) for c in ((ckpt.get("meta") or {}).get("dataset_meta") or {}).get("classes") or []]
     fitted, unfit = [], []
     for key, init in model.state_dict().items():
         old = state.get(key)
         if not key.startswith(HEAD) or not isinstance(old, torch.Tensor) or old.shape == init.shape:
             continue
-        rows = layout.fit(old, init)
+        rows = refit_class_rows(old, init, priors=priors, before=before, names=class_names, old_names=old_names)
         if rows is None:
             unfit.append(key)
             continue
@@ -69,9 +69,9 @@ def fit_head(cfg: Config, weights: Path, ckpt: dict[str, Any], class_names: list
     meta.setdefault("dataset_meta", {})["classes"] = tuple(class_names)
     with open_atomic(out, binary=True) as fh:
         torch.save({"state_dict": state, "meta": meta}, fh)
-    kept = [n for n in class_names if n in layout.old_names]
+    kept = [n for n in class_names if n in old_names]
     return out, (f"head fitted to the task's {len(class_names)} classes: {len(fitted)} tensor(s), the "
-                 f"{layout.before} rows per prior before the classes kept, {len(kept)} class(es) kept by "
+                 f"{before} rows per prior before the classes kept, {len(kept)} class(es) kept by "
                  f"name ({', '.join(kept) or 'none'})")
 
 
@@ -99,32 +99,3 @@ def initialised_model(cfg: Config) -> torch.nn.Module:
         finally:
             logger.setLevel(level)
     return model
-
-
-class _Layout:
-    """Rows per prior: ``before`` rows, then one per class, then any extra (mask coefficients)."""
-
-    def __init__(self, priors: int, before: int, names: list[str], old_names: list[str]):
-        self.priors, self.before, self.names, self.old_names = priors, before, names, old_names
-
-    def fit(self, old: torch.Tensor, init: torch.Tensor) -> torch.Tensor | None:
-        """``init`` with ``old``'s kept rows; None where the shapes do not follow the layout."""
-        dims = [d for d in range(init.dim()) if old.dim() == init.dim() and old.shape[d] != init.shape[d]]
-        if len(dims) != 1 or old.shape[dims[0]] % self.priors or init.shape[dims[0]] % self.priors:
-            return None
-        dim, nc = dims[0], len(self.names)
-        per_old, per_new = old.shape[dim] // self.priors, init.shape[dim] // self.priors
-        extra = per_new - self.before - nc
-        old_nc = per_old - self.before - extra
-        if extra < 0 or old_nc < 1:
-            return None
-        old_names = self.old_names if len(self.old_names) == old_nc else []
-        pairs = [(r, r) for r in range(self.before)]
-        pairs += [(self.before + j, self.before + old_names.index(n))
-                  for j, n in enumerate(self.names) if n in old_names]
-        pairs += [(self.before + nc + e, self.before + old_nc + e) for e in range(extra)]
-        rows, src = init.clone().movedim(dim, 0), old.to(init.dtype).movedim(dim, 0)
-        for prior in range(self.priors):
-            for new_row, old_row in pairs:
-                rows[prior * per_new + new_row] = src[prior * per_old + old_row]
-        return rows.movedim(0, dim).contiguous()

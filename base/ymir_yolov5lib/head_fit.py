@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from ymir_base.class_rows import refit_class_rows
 from ymir_base.errors import ModelError
 from ymir_base.results.atomic import open_atomic
 
@@ -68,19 +69,14 @@ def _fit(model: Any, class_names: list[str], generator: torch.Generator) -> None
         with torch.no_grad():
             fresh.weight.uniform_(-bound, bound, generator=generator)
             fresh.bias.uniform_(-bound, bound, generator=generator)
-            old_w, old_b = conv.weight.float(), conv.bias.float()
-            for a in range(head.na):
-                o, n = a * int(head.no), a * (BOX_AND_OBJECTNESS + nc + extra)
-                pairs = [(n + r, o + r) for r in range(BOX_AND_OBJECTNESS)]
-                for j, name in enumerate(class_names):
-                    if name in before:
-                        pairs.append((n + BOX_AND_OBJECTNESS + j, o + BOX_AND_OBJECTNESS + before.index(name)))
-                    else:
-                        fresh.bias[n + BOX_AND_OBJECTNESS + j] += prior
-                pairs += [(n + BOX_AND_OBJECTNESS + nc + e, o + BOX_AND_OBJECTNESS + old_nc + e) for e in range(extra)]
-                for new_row, old_row in pairs:
-                    fresh.weight[new_row] = old_w[old_row]
-                    fresh.bias[new_row] = old_b[old_row]
+            fresh.bias.view(head.na, -1)[:, BOX_AND_OBJECTNESS:BOX_AND_OBJECTNESS + nc] += prior
+            for name in ("weight", "bias"):
+                rows = refit_class_rows(getattr(conv, name).float(), getattr(fresh, name), priors=head.na,
+                                        before=BOX_AND_OBJECTNESS, names=class_names, old_names=before, dim=0)
+                if rows is None:
+                    raise RuntimeError(f"level {level}'s {name} {tuple(getattr(conv, name).shape)} is not "
+                                       f"{head.na} anchors x (5 + {old_nc} classes + {extra})")
+                getattr(fresh, name).copy_(rows)
         head.m[level] = fresh.to(dtype=conv.weight.dtype, device=conv.weight.device)
     head.nc, head.no = nc, BOX_AND_OBJECTNESS + nc + extra
     model.yaml["nc"] = nc
