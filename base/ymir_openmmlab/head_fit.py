@@ -70,9 +70,9 @@ def fit_head(cfg: Config, weights: Path, ckpt: dict[str, Any], class_names: list
     with open_atomic(out, binary=True) as fh:
         torch.save({"state_dict": state, "meta": meta}, fh)
     kept = [n for n in class_names if n in old_names]
-    return out, (f"head fitted to the task's {len(class_names)} classes: {len(fitted)} tensor(s), the "
-                 f"{before} rows per prior before the classes kept, {len(kept)} class(es) kept by "
-                 f"name ({', '.join(kept) or 'none'})")
+    rows = f", the {before} rows per prior before the classes kept" if before else ""
+    return out, (f"head fitted to the task's {len(class_names)} classes: {len(fitted)} tensor(s){rows}, "
+                 f"{len(kept)} class(es) kept by name ({', '.join(kept) or 'none'})")
 
 
 def initialised_model(cfg: Config) -> torch.nn.Module:

@@ -10,6 +10,8 @@ import torch
 
 from ymir_base.engine.task import run_task
 from ymir_mmdet.backend import config_dir as mmdet_configs
+from ymir_mmrotate.backend import MODELS as ROTATED
+from ymir_mmrotate.backend import config_dir as mmrotate_configs
 from ymir_mmyolo.backend import MODELS
 from ymir_mmyolo.backend import config_dir as mmyolo_configs
 from ymir_openmmlab import checkpoint as mmckpt
@@ -25,6 +27,7 @@ CASES = {
                       3, 5),
     "mmdet-yolox": (mmdet_configs() / "yolox" / "yolox_tiny_8xb8-300e_coco.py",
                     "bbox_head.multi_level_conv_cls.2.bias", 1, 0),
+    "mmrotate-rtmdet": (mmrotate_configs() / ROTATED["rotated_rtmdet_tiny"], "bbox_head.rtm_cls.1.bias", 1, 0),
 }
 
 
