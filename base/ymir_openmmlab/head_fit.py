@@ -41,14 +41,14 @@ def fit_head(cfg: Config, weights: Path, ckpt: dict[str, Any], class_names: list
     """The checkpoint to start from, and what was changed (None: ``weights`` itself, nothing to fit).
     ``ckpt``: ``weights`` loaded by :func:`ymir_openmmlab.checkpoint.load`. The fitted one is
     written to ``out`` atomically (DDP ranks may race)."""
-    if "bbox_head" not in cfg.model:
-        return weights, None
+    old_names = [str(c) for c in ((ckpt.get("meta") or {}).get("dataset_meta") or {}).get("classes") or []]
+    if "bbox_head" not in cfg.model or old_names == list(class_names):
+        return weights, None  # no detection head, or one for the task's classes
     state = ckpt.get("state_dict", ckpt)
     state = {k.removeprefix("module."): v for k, v in state.items()}  # as MMEngine's load_from reads it
     model = initialised_model(cfg)
     head = model.bbox_head
     priors, before = int(getattr(head, "num_base_priors", 1) or 1), adapter_for(head).rows_before_classes
-    old_names = [str(c) for c in ((ckpt.get("meta") or {}).get("dataset_meta") or {}).get("classes") or []]
     fitted, unfit = [], []
     for key, init in model.state_dict().items():
         old = state.get(key)
